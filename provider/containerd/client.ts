@@ -1,0 +1,331 @@
+import * as grpc from "@grpc/grpc-js";
+import { ContainerdError, toContainerdError } from "./errors";
+import { methodCodec } from "./proto";
+import type {
+  BidiStreamMethod,
+  BidiStreamMethods,
+  Method,
+  ServerStreamMethod,
+  ServerStreamMethods,
+  UnaryMethod,
+  UnaryMethods,
+} from "./types";
+
+/** The default daemon socket of a system containerd. */
+export const DEFAULT_ADDRESS = "unix:///run/containerd/containerd.sock";
+export const DEFAULT_NAMESPACE = "default";
+
+/** Mutual-TLS material (PEM) for a `tcp://` daemon. */
+export interface TlsOptions {
+  ca: string;
+  cert: string;
+  key: string;
+  /** Name to verify in the server certificate, when it differs from the address host. */
+  serverName?: string;
+}
+
+export interface ConnectOptions {
+  /** containerd namespace, sent as the `containerd-namespace` header. Default `default`. */
+  namespace?: string;
+  /** TLS for `tcp://` addresses. */
+  tls?: TlsOptions;
+  /** Allow plaintext `tcp://` (no TLS). Never needed for `unix://`. */
+  insecure?: boolean;
+}
+
+export interface CallOptions {
+  /** Deadline for this call in milliseconds; each method has a default. */
+  timeoutMs?: number;
+  /** Aborting cancels the call. */
+  signal?: AbortSignal;
+}
+
+/** Defaults per method; every call has a deadline. */
+const DEFAULT_TIMEOUT_MS = 30_000;
+const SLOW_METHOD_TIMEOUT_MS: Partial<Record<Method, number>> = {
+  "tasks.Create": 300_000,
+  "tasks.Start": 300_000,
+  "tasks.Checkpoint": 600_000,
+  "diff.Apply": 300_000,
+  "diff.Diff": 300_000,
+  "content.Read": 600_000,
+  "content.Write": 600_000,
+};
+
+/** Calls that change nothing, so a transient UNAVAILABLE may be retried. */
+const RETRYABLE = new Set<Method>([
+  "version.Version",
+  "introspection.Plugins",
+  "images.Get",
+  "images.List",
+  "content.Info",
+  "content.ListStatuses",
+  "snapshots.Mounts",
+  "snapshots.Stat",
+  "containers.Get",
+  "containers.List",
+  "tasks.Get",
+  "tasks.List",
+  "leases.List",
+]);
+const RETRY_DELAYS_MS = [50, 200, 500];
+
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** The parsed form of a daemon address. */
+export type DaemonAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
+
+/**
+ * Parses `unix:///abs/path`, a bare absolute socket path, or `tcp://host:port`.
+ * Throws a ContainerdError with code `invalid-argument` for anything else.
+ */
+export function parseAddress(address: string): DaemonAddress {
+  const invalid = (why: string) =>
+    new ContainerdError("invalid-argument", "connect", `address "${address}": ${why}`, address);
+  if (address.startsWith("/")) return { kind: "unix", path: address };
+  const match = /^([a-z]+):\/\/(.*)$/.exec(address);
+  if (!match) throw invalid("expected unix:///path/to/containerd.sock or tcp://host:port");
+  const [, scheme, rest] = match;
+  if (scheme === "unix") {
+    if (!rest.startsWith("/")) throw invalid("a unix socket path must be absolute (unix:///run/containerd/containerd.sock)");
+    return { kind: "unix", path: rest };
+  }
+  if (scheme === "tcp") {
+    const hostPort = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(rest);
+    const port = hostPort ? Number(hostPort[2]) : 0;
+    if (!hostPort || port < 1 || port > 65535) throw invalid("expected tcp://host:port with a port from 1 to 65535");
+    return { kind: "tcp", host: hostPort[1], port };
+  }
+  throw invalid(`unsupported scheme "${scheme}": use unix:// or tcp://`);
+}
+
+function channelTarget(address: string, options: ConnectOptions): [string, grpc.ChannelCredentials] {
+  const parsed = parseAddress(address);
+  if (parsed.kind === "unix") return [`unix://${parsed.path}`, grpc.credentials.createInsecure()];
+  const target = `${parsed.host}:${parsed.port}`;
+  if (options.tls) {
+    const { ca, cert, key } = options.tls;
+    return [target, grpc.credentials.createSsl(Buffer.from(ca), Buffer.from(key), Buffer.from(cert))];
+  }
+  if (options.insecure) return [target, grpc.credentials.createInsecure()];
+  throw new ContainerdError(
+    "invalid-argument",
+    "connect",
+    `address "${address}": tcp:// needs TLS material (ca, cert, key) or an explicit insecure: true`,
+    address,
+  );
+}
+
+interface Channel {
+  grpc: grpc.Client;
+  address: string;
+  refs: number;
+}
+
+/**
+ * A connection to one containerd daemon, bound to a namespace (and optionally a
+ * lease). Derived clients (`withLease`, `withNamespace`) share the connection.
+ */
+export class ContainerdClient {
+  private constructor(
+    private readonly channel: Channel,
+    /** The namespace every namespaced call is made in. */
+    readonly namespace: string,
+    /** The lease new content and snapshots are made under, if any. */
+    readonly lease: string | undefined,
+  ) {}
+
+  /** @internal Use `connect`. */
+  static open(address: string, options: ConnectOptions = {}): ContainerdClient {
+    const [target, credentials] = channelTarget(address, options);
+    const channelOptions: grpc.ChannelOptions = {
+      "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+      "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+      "grpc.initial_reconnect_backoff_ms": 100,
+      "grpc.max_reconnect_backoff_ms": 1000,
+    };
+    if (options.tls?.serverName) channelOptions["grpc.ssl_target_name_override"] = options.tls.serverName;
+    const channel = { grpc: new grpc.Client(target, credentials, channelOptions), address, refs: 1 };
+    return new ContainerdClient(channel, options.namespace ?? DEFAULT_NAMESPACE, undefined);
+  }
+
+  /** The daemon address this client was opened with. */
+  get address(): string {
+    return this.channel.address;
+  }
+
+  /** The same connection, with calls made under lease `id`. */
+  withLease(id: string | undefined): ContainerdClient {
+    return new ContainerdClient(this.channel, this.namespace, id);
+  }
+
+  /** The same connection, in another namespace. */
+  withNamespace(namespace: string): ContainerdClient {
+    return new ContainerdClient(this.channel, namespace, this.lease);
+  }
+
+  /** Closes the connection (shared by derived clients). */
+  close(): void {
+    this.channel.grpc.close();
+  }
+
+  /** One unary call; transient UNAVAILABLE is retried for calls that change nothing. */
+  async call<M extends UnaryMethod>(
+    method: M,
+    request: UnaryMethods[M][0],
+    options: CallOptions = {},
+  ): Promise<UnaryMethods[M][1]> {
+    const retries = RETRYABLE.has(method) ? RETRY_DELAYS_MS : [];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.unaryOnce(method, request, options);
+      } catch (err) {
+        const delay = retries[attempt];
+        if (!(err instanceof ContainerdError) || err.code !== "unavailable" || delay === undefined) throw err;
+        if (options.signal?.aborted) throw err;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  private unaryOnce<M extends UnaryMethod>(
+    method: M,
+    request: UnaryMethods[M][0],
+    options: CallOptions,
+  ): Promise<UnaryMethods[M][1]> {
+    const codec = methodCodec(method);
+    const callerStack = new Error().stack;
+    return new Promise((resolve, reject) => {
+      const call = this.channel.grpc.makeUnaryRequest(
+        codec.path,
+        codec.encode,
+        codec.decode,
+        request,
+        this.metadata(),
+        this.callOptions(method, options),
+        (err, response) => {
+          options.signal?.removeEventListener("abort", onAbort);
+          if (err) reject(withCallerStack(toContainerdError(err, method, this.address), callerStack));
+          else resolve(response as UnaryMethods[M][1]);
+        },
+      );
+      const onAbort = () => call.cancel();
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** A server-streaming call as an async iterable; `break` cancels it. */
+  async *stream<M extends ServerStreamMethod>(
+    method: M,
+    request: ServerStreamMethods[M][0],
+    options: CallOptions = {},
+  ): AsyncGenerator<ServerStreamMethods[M][1]> {
+    const codec = methodCodec(method);
+    const call = this.channel.grpc.makeServerStreamRequest(
+      codec.path,
+      codec.encode,
+      codec.decode,
+      request,
+      this.metadata(),
+      this.callOptions(method, options),
+    );
+    const onAbort = () => call.cancel();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      for await (const message of call) yield message as ServerStreamMethods[M][1];
+    } catch (err) {
+      throw toContainerdError(err, method, this.address);
+    } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+      call.cancel();
+    }
+  }
+
+  /** A bidirectional-streaming call: send requests, read responses in order. */
+  duplex<M extends BidiStreamMethod>(method: M, options: CallOptions = {}): DuplexCall<M> {
+    const codec = methodCodec(method);
+    const call = this.channel.grpc.makeBidiStreamRequest<BidiStreamMethods[M][0], BidiStreamMethods[M][1]>(
+      codec.path,
+      codec.encode,
+      codec.decode as (bytes: Buffer) => BidiStreamMethods[M][1],
+      this.metadata(),
+      this.callOptions(method, options),
+    );
+    return new DuplexCall<M>(call, method, this.address);
+  }
+
+  private metadata(): grpc.Metadata {
+    const metadata = new grpc.Metadata();
+    metadata.set("containerd-namespace", this.namespace);
+    if (this.lease) metadata.set("containerd-lease", this.lease);
+    return metadata;
+  }
+
+  private callOptions(method: Method, options: CallOptions): grpc.CallOptions {
+    const timeout = options.timeoutMs ?? SLOW_METHOD_TIMEOUT_MS[method] ?? DEFAULT_TIMEOUT_MS;
+    return { deadline: Date.now() + timeout };
+  }
+}
+
+/** A bidi stream with promise-based reads and writes; errors are ContainerdErrors. */
+export class DuplexCall<M extends BidiStreamMethod> {
+  private readonly responses: AsyncIterator<BidiStreamMethods[M][1]>;
+
+  constructor(
+    private readonly call: grpc.ClientDuplexStream<BidiStreamMethods[M][0], BidiStreamMethods[M][1]>,
+    private readonly method: M,
+    private readonly address: string,
+  ) {
+    this.responses = call[Symbol.asyncIterator]();
+  }
+
+  /** Sends one request, waiting for the stream to drain when its buffer is full. */
+  async send(request: BidiStreamMethods[M][0]): Promise<void> {
+    if (!this.call.write(request)) {
+      await new Promise<void>((resolve, reject) => {
+        const cleanup = () => {
+          this.call.off("drain", onDrain);
+          this.call.off("error", onError);
+        };
+        const onDrain = () => (cleanup(), resolve());
+        const onError = (err: unknown) => (cleanup(), reject(toContainerdError(err, this.method, this.address)));
+        this.call.on("drain", onDrain);
+        this.call.on("error", onError);
+      });
+    }
+  }
+
+  /** The next response; throws if the stream ended or failed. */
+  async receive(): Promise<BidiStreamMethods[M][1]> {
+    try {
+      const next = await this.responses.next();
+      if (next.done) throw new ContainerdError("unknown", this.method, "stream closed by the daemon", this.address);
+      return next.value;
+    } catch (err) {
+      throw toContainerdError(err, this.method, this.address);
+    }
+  }
+
+  /** Ends the request side. */
+  end(): void {
+    this.call.end();
+  }
+
+  /** Cancels the call. */
+  cancel(): void {
+    this.call.cancel();
+  }
+}
+
+function withCallerStack(err: ContainerdError, callerStack: string | undefined): ContainerdError {
+  if (callerStack) err.stack = `${err.stack}\n    at (call site)${callerStack.slice(callerStack.indexOf("\n"))}`;
+  return err;
+}
+
+/**
+ * Opens a client for the daemon at `address` (default the system socket).
+ * No I/O happens until the first call.
+ */
+export function connect(address: string = DEFAULT_ADDRESS, options: ConnectOptions = {}): ContainerdClient {
+  return ContainerdClient.open(address, options);
+}

@@ -1,0 +1,22 @@
+/**
+ * The library: restore containers from containerd checkpoints without Pulumi.
+ *
+ *   const client = connect("unix:///run/containerd/containerd.sock", { namespace: "default" });
+ *   const plan = await planRestore(client, "checkpoint/app:v1");
+ *   const { pid } = await restore(client, plan, { id: "app-restored" });
+ *   await teardown(client, "app-restored", { graceMs: 5000 });
+ */
+export { connect, parseAddress, ContainerdClient, ContainerdError, isContainerdError, DEFAULT_ADDRESS, DEFAULT_NAMESPACE } from "./containerd";
+export type { ConnectOptions, TlsOptions, ContainerdErrorCode, Descriptor } from "./containerd";
+export { planRestore, assertPlanSupports } from "./restore/plan";
+export type { RestorePlan, PlanRequirements } from "./restore/plan";
+export { restore, restoreSteps, describeRestore, invalidIdReason, MAX_ID_LENGTH } from "./restore/restore";
+export type { RestoreOptions, RestoreResult, StepTiming, StepDescription } from "./restore/restore";
+export { teardown } from "./restore/teardown";
+export type { TeardownOptions, TeardownResult } from "./restore/teardown";
+export { inspect, updateLabels } from "./restore/inspect";
+export type { ContainerState, ContainerStatus } from "./restore/inspect";
+export { RestoreError } from "./restore/errors";
+export type { RestoreErrorCode, StepName } from "./restore/errors";
+export { Label } from "./restore/labels";
+export type { CheckpointFormat } from "./checkpoint/decode";

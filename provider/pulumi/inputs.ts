@@ -1,0 +1,107 @@
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, MAX_ID_LENGTH, invalidIdReason, parseAddress } from "../index";
+import { isReservedLabel } from "../restore/labels";
+import { signalNumber } from "../restore/teardown";
+
+/** What the engine sends for a value not known yet (preview of computed inputs). */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+const idRule = (field: string) => (value: string, ctx: z.RefinementCtx) => {
+  const why = invalidIdReason(value);
+  if (why) ctx.addIssue({ code: "custom", message: `${field} "${value}" ${why}` });
+};
+
+/** The RestoredContainer inputs, validated once; defaults applied. */
+export const inputsSchema = z.object({
+  checkpoint: z
+    .string({ error: "checkpoint is required: the checkpoint image ref (tag or name@sha256:…) in the daemon's image store" })
+    .min(1, "checkpoint must not be empty")
+    .regex(/^\S+$/, "checkpoint must be an image ref without spaces (e.g. checkpoint/app:v1)"),
+  name: z.string().superRefine(idRule("name")).optional(),
+  address: z
+    .string()
+    .default(DEFAULT_ADDRESS)
+    .superRefine((value, ctx) => {
+      try {
+        parseAddress(value);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: (err as Error).message.replace(/^connect: /, "") });
+      }
+    }),
+  namespace: z.string().default(DEFAULT_NAMESPACE).superRefine(idRule("namespace")),
+  live: z.boolean().default(true),
+  restoreRw: z.boolean().default(true),
+  stopSignal: z
+    .string()
+    .superRefine((value, ctx) => {
+      try {
+        signalNumber(value);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: `${(err as Error).message}: use a name like SIGTERM or a number` });
+      }
+    })
+    .optional(),
+  stopTimeoutSeconds: z.number().int().min(0).max(3600).default(10),
+  labels: z
+    .record(z.string(), z.string())
+    .default({})
+    .superRefine((labels, ctx) => {
+      for (const key of Object.keys(labels).filter(isReservedLabel)) {
+        ctx.addIssue({ code: "custom", path: [key], message: `label ${key} is written by the provider; choose another key` });
+      }
+    }),
+  logPath: z.string().startsWith("/", "logPath must be an absolute path on the daemon host").optional(),
+  /** Set by the SDK: the Pulumi resource name, the stem of the auto-generated container id. */
+  resourceName: z.string().min(1),
+});
+
+export type Inputs = z.infer<typeof inputsSchema>;
+
+/** Checked inputs: the user's, with defaults, plus what check resolved. */
+export interface CheckedInputs extends Inputs {
+  /** The container id: `name`, or the resource name plus a random suffix. */
+  containerId: string;
+  /** The checkpoint digest the ref resolved to (absent when the daemon was not asked). */
+  checkpointDigest?: string;
+}
+
+export interface CheckFailure {
+  property: string;
+  reason: string;
+}
+
+export const isUnknown = (value: unknown): boolean => value === UNKNOWN;
+
+/** Keys whose value is still unknown (preview). */
+export function unknownKeys(news: Record<string, unknown>): Set<string> {
+  return new Set(Object.keys(news).filter((key) => isUnknown(news[key])));
+}
+
+/**
+ * Validates raw inputs. Unknown values are not validated and are passed through;
+ * failures name the property and say what to do.
+ */
+export function validateInputs(news: Record<string, unknown>): { inputs?: Inputs; failures: CheckFailure[] } {
+  const unknown = unknownKeys(news);
+  const known = Object.fromEntries(Object.entries(news).filter(([key]) => !unknown.has(key) && key !== "__provider"));
+  const schema = inputsSchema.partial(Object.fromEntries([...unknown].map((k) => [k, true])) as never);
+  const parsed = schema.safeParse(known);
+  if (!parsed.success) {
+    return {
+      failures: parsed.error.issues.map((issue) => ({ property: issue.path.map(String).join("."), reason: issue.message })),
+    };
+  }
+  return { inputs: { ...parsed.data, ...Object.fromEntries([...unknown].map((k) => [k, UNKNOWN])) } as Inputs, failures: [] };
+}
+
+/**
+ * The container id: the user's `name`, else the previous auto-name (same resource),
+ * else `<resource name>-<random>` cut to containerd's 76 characters.
+ */
+export function containerIdFor(inputs: Inputs, olds: Partial<CheckedInputs>): string {
+  if (inputs.name !== undefined) return inputs.name;
+  if (olds.containerId && olds.name === undefined && olds.resourceName === inputs.resourceName) return olds.containerId;
+  const stem = inputs.resourceName.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[._-]+|[._-]+$/g, "").replace(/[._-]{2,}/g, "-") || "restored";
+  return `${stem.slice(0, MAX_ID_LENGTH - 8)}-${randomBytes(4).toString("hex").slice(0, 7)}`;
+}

@@ -1,0 +1,19 @@
+/** Container labels this project writes (containerd does not restore labels). */
+export const Label = {
+  /** Marks containers this project restored and manages. */
+  managedBy: "containerd-restore/managed-by",
+  checkpointRef: "containerd-restore/checkpoint-ref",
+  checkpointDigest: "containerd-restore/checkpoint-digest",
+  checkpointFormat: "containerd-restore/checkpoint-format",
+  /** How the container was restored: `live` (CRIU) or `cold` (filesystem only). */
+  mode: "containerd-restore/mode",
+  /** containerd's own stop-signal label, honoured by ctr and by our teardown. */
+  stopSignal: "io.containerd.image.config.stop-signal",
+} as const;
+
+export const MANAGED_BY = "pulumi-containerd-restore";
+
+/** True for label keys this project owns (users may not set them). */
+export function isReservedLabel(key: string): boolean {
+  return Object.values(Label).includes(key as (typeof Label)[keyof typeof Label]);
+}

@@ -1,0 +1,262 @@
+import type { ContainerdClient } from "../containerd/client";
+import { readBlob } from "../containerd/content";
+import { ContainerdError, isContainerdError } from "../containerd/errors";
+import { decodeMessage, messageType } from "../containerd/proto";
+import type { Any, Descriptor } from "../containerd/types";
+import { chainId } from "../checkpoint/chain-id";
+import {
+  decodeCheckpointIndex,
+  decodeImageConfig,
+  decodeManifest,
+  decodeSpec,
+  selectPlatform,
+  type CheckpointFormat,
+  type OciDescriptor,
+  type Platform,
+} from "../checkpoint/decode";
+import { MediaType, SPEC_TYPE_URL } from "../checkpoint/media-types";
+import { RestoreError, type RestoreErrorCode } from "./errors";
+
+/** Checkpoint indexes are a few KB; anything this big is not one. */
+const MAX_INDEX_BYTES = 4 * 1024 * 1024;
+/** Specs, manifests, configs and option blobs are small too. */
+const MAX_SMALL_BLOB_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Everything a restore needs, resolved and checked against the daemon: plain data
+ * (JSON-serializable), so a preview can show it and a restore can run it.
+ */
+export interface RestorePlan {
+  checkpoint: { ref: string; digest: string; format: CheckpointFormat; schemaVersion: number };
+  image: { name: string; manifestDigest: string; configDigest: string; diffIds: string[] };
+  snapshotter: string;
+  /** ChainID of the base image's layers: the committed snapshot the restore prepares on. */
+  snapshotParent: string;
+  runtime: { name: string; options?: { typeUrl: string; valueBase64: string } };
+  /** The checkpoint's rw layer (filesystem changes), if it was made with --rw. */
+  rwLayer?: Descriptor;
+  /** The CRIU image (process memory), if it was made with --task. */
+  criuImage?: Descriptor;
+  /** The checkpointed container's OCI runtime spec. */
+  spec: Record<string, unknown>;
+}
+
+/** What the restore will need from the checkpoint; checked at plan time. */
+export interface PlanRequirements {
+  /** Restore process memory with CRIU (needs the CRIU image). Default true. */
+  live?: boolean;
+  /** Apply the checkpoint's rw layer (needs it). Default true. */
+  restoreRw?: boolean;
+}
+
+const toDescriptor = (d: OciDescriptor): Descriptor => ({
+  mediaType: d.mediaType,
+  digest: d.digest,
+  size: d.size,
+  ...(d.annotations ? { annotations: d.annotations } : {}),
+});
+
+/** Re-labels a daemon error as a plan error with our code, keeping it as cause. */
+async function notFoundAs<T>(call: Promise<T>, onNotFound: () => RestoreError): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (isContainerdError(err, "not-found")) throw Object.assign(onNotFound(), { cause: err });
+    throw daemonError(err);
+  }
+}
+
+/** Maps a daemon failure outside any step: unreachable daemon, or containerd's own error. */
+export function daemonError(err: unknown): unknown {
+  if (err instanceof RestoreError) return err;
+  if (err instanceof ContainerdError) {
+    const code: RestoreErrorCode = err.code === "unavailable" ? "daemon-unreachable" : "daemon-error";
+    return new RestoreError(code, err.message, { cause: err });
+  }
+  return err;
+}
+
+async function readSmallBlob(client: ContainerdClient, entry: OciDescriptor, what: string): Promise<Buffer> {
+  return notFoundAs(readBlob(client, entry.digest, MAX_SMALL_BLOB_BYTES), () => missingBlob(entry, what));
+}
+
+function missingBlob(entry: OciDescriptor, what: string): RestoreError {
+  return new RestoreError(
+    "missing-blob",
+    `${what} ${entry.digest} (${entry.mediaType}) is not in the daemon's content store: the checkpoint is incomplete on this daemon; copy it again`,
+    { subject: what },
+  );
+}
+
+/** Decodes a serialized google.protobuf.Any blob. */
+function decodeAny(bytes: Buffer, what: string, code: RestoreErrorCode): Any {
+  try {
+    return decodeMessage<Any>(messageType("google.protobuf.Any"), bytes);
+  } catch (err) {
+    throw new RestoreError(code, `${what} is not a serialized google.protobuf.Any: ${(err as Error).message}`, { subject: what, cause: err });
+  }
+}
+
+async function readSpec(client: ContainerdClient, entry: OciDescriptor): Promise<Record<string, unknown>> {
+  const any = decodeAny(await readSmallBlob(client, entry, "checkpoint config"), "checkpoint config", "malformed-spec");
+  if (any.typeUrl !== SPEC_TYPE_URL) {
+    throw new RestoreError("malformed-spec", `checkpoint config ${entry.digest} holds ${any.typeUrl || "an empty Any"}, not ${SPEC_TYPE_URL}`, {
+      subject: "checkpoint config",
+    });
+  }
+  return decodeSpec(any.value, entry.digest);
+}
+
+async function readRuntimeOptions(client: ContainerdClient, entry: OciDescriptor | undefined): Promise<RestorePlan["runtime"]["options"]> {
+  if (!entry) return undefined;
+  const any = decodeAny(await readSmallBlob(client, entry, "runtime options"), "runtime options", "malformed-runtime-options");
+  // Sent back verbatim: containerd 1.6 only resolves the bare type URL it wrote.
+  return { typeUrl: any.typeUrl, valueBase64: Buffer.from(any.value).toString("base64") };
+}
+
+async function assertBlobPresent(client: ContainerdClient, entry: OciDescriptor | undefined, what: string): Promise<void> {
+  if (entry) await notFoundAs(client.call("content.Info", { digest: entry.digest }), () => missingBlob(entry, what));
+}
+
+/** Resolves the base image to its manifest, config and diff ids. */
+async function resolveBaseImage(client: ContainerdClient, index: ReturnType<typeof decodeCheckpointIndex>, platform: Platform) {
+  let target: OciDescriptor;
+  if (index.format === "modern") {
+    const { image } = await notFoundAs(
+      client.call("images.Get", { name: index.imageName }),
+      () =>
+        new RestoreError(
+          "base-image-missing",
+          `base image ${index.imageName} (named by the checkpoint) is not on the daemon in namespace ${client.namespace}: import or pull it, then unpack it into snapshotter ${index.snapshotter}`,
+          { subject: "image" },
+        ),
+    );
+    target = image.target as OciDescriptor;
+  } else {
+    // containerd 1.0–1.2 resolved legacy checkpoints from the index entry, not by name.
+    target = index.baseImage!;
+  }
+  let manifestEntry = target;
+  let decoded = decodeManifest(await readSmallBlob(client, target, "base image manifest"), target.mediaType, target.digest);
+  if (decoded.kind === "list") {
+    const chosen = selectPlatform(decoded.manifests, platform);
+    if (!chosen) {
+      throw new RestoreError(
+        "no-matching-platform",
+        `base image ${index.imageName} has no manifest for ${platform.os}/${platform.architecture}`,
+        { subject: "image" },
+      );
+    }
+    manifestEntry = chosen;
+    decoded = decodeManifest(await readSmallBlob(client, chosen, "base image manifest"), chosen.mediaType, chosen.digest);
+    if (decoded.kind !== "manifest") throw new RestoreError("base-image-invalid", `manifest ${chosen.digest} is a nested list`, { subject: "image" });
+  }
+  const config = decodeImageConfig(await readSmallBlob(client, decoded.config, "base image config"), decoded.config.digest);
+  return { manifestDigest: manifestEntry.digest, configDigest: decoded.config.digest, diffIds: config.diffIds };
+}
+
+async function assertSnapshotterLoaded(client: ContainerdClient, snapshotter: string): Promise<void> {
+  const { plugins } = await client.call("introspection.Plugins", {
+    filters: [`type==io.containerd.snapshotter.v1,id==${snapshotter}`],
+  });
+  const plugin = plugins[0];
+  if (!plugin || plugin.initErr?.message) {
+    throw new RestoreError(
+      "snapshotter-unavailable",
+      `snapshotter ${snapshotter} (recorded in the checkpoint) is ${plugin ? `not usable on this daemon: ${plugin.initErr!.message}` : "not loaded on this daemon"}`,
+      { subject: "snapshotter" },
+    );
+  }
+}
+
+async function assertParentSnapshot(client: ContainerdClient, plan: Pick<RestorePlan, "snapshotter" | "snapshotParent" | "image">): Promise<void> {
+  if (!plan.snapshotParent) return;
+  await notFoundAs(
+    client.call("snapshots.Stat", { snapshotter: plan.snapshotter, key: plan.snapshotParent }),
+    () =>
+      new RestoreError(
+        "base-image-not-unpacked",
+        `base image ${plan.image.name} is not unpacked in snapshotter ${plan.snapshotter} (parent snapshot ${plan.snapshotParent} is missing): run \`ctr -n ${client.namespace} images unpack --snapshotter ${plan.snapshotter} ${plan.image.name}\``,
+        { subject: "image" },
+      ),
+  );
+}
+
+/** Checks that `plan` can do what `requirements` ask, before any side effect. */
+export function assertPlanSupports(plan: RestorePlan, requirements: PlanRequirements): void {
+  const ref = `${plan.checkpoint.ref}@${plan.checkpoint.digest}`;
+  if ((requirements.live ?? true) && !plan.criuImage) {
+    throw new RestoreError(
+      "no-criu-image",
+      `checkpoint ${ref} was made without --task: no CRIU image (${MediaType.criuImage}), live restore impossible; use live: false for a filesystem-only restore`,
+      { subject: "live" },
+    );
+  }
+  if ((requirements.restoreRw ?? true) && !plan.rwLayer) {
+    throw new RestoreError(
+      "no-rw-layer",
+      `checkpoint ${ref} was made without --rw: it has no rw layer; use restoreRw: false to restore on the bare base image`,
+      { subject: "restoreRw" },
+    );
+  }
+}
+
+/**
+ * Reads checkpoint `ref` from the daemon and resolves everything a restore needs:
+ * format, base image and snapshot parent, snapshotter, runtime, rw layer, CRIU
+ * image and spec. Read-only: safe in `pulumi preview`. Throws RestoreError.
+ */
+export async function planRestore(
+  client: ContainerdClient,
+  ref: string,
+  requirements: PlanRequirements = {},
+): Promise<RestorePlan> {
+  try {
+    const { image } = await notFoundAs(
+      client.call("images.Get", { name: ref }),
+      () => new RestoreError("checkpoint-not-found", `checkpoint image ${ref} not found in namespace ${client.namespace}`, { subject: "checkpoint" }),
+    );
+    const target = image.target;
+    if (target.mediaType !== MediaType.ociIndex) {
+      throw new RestoreError("not-a-checkpoint", `${ref} is not a checkpoint: its target is ${target.mediaType}, not a checkpoint index (${MediaType.ociIndex})`, {
+        subject: "checkpoint",
+      });
+    }
+    if (target.size > MAX_INDEX_BYTES) {
+      throw new RestoreError("index-too-large", `checkpoint index of ${ref} is ${target.size} bytes; refusing more than ${MAX_INDEX_BYTES}`, { subject: "checkpoint" });
+    }
+    const indexEntry = target as OciDescriptor;
+    const indexBytes = await notFoundAs(readBlob(client, target.digest, MAX_INDEX_BYTES), () => missingBlob(indexEntry, "checkpoint index"));
+    const index = decodeCheckpointIndex(indexBytes, `${ref}@${target.digest}`);
+    const platform: Platform = index.criuImage?.platform ?? { os: "linux", architecture: goArch(process.arch) };
+
+    const [base, spec, runtimeOptions] = await Promise.all([
+      resolveBaseImage(client, index, platform),
+      readSpec(client, index.config!),
+      readRuntimeOptions(client, index.runtimeOptions),
+      assertBlobPresent(client, index.criuImage, "CRIU image"),
+      assertBlobPresent(client, index.rwLayer, "rw layer"),
+      assertSnapshotterLoaded(client, index.snapshotter),
+    ]);
+    const plan: RestorePlan = {
+      checkpoint: { ref, digest: target.digest, format: index.format, schemaVersion: index.schemaVersion },
+      image: { name: index.imageName, ...base },
+      snapshotter: index.snapshotter,
+      snapshotParent: chainId(base.diffIds),
+      runtime: { name: index.runtime, ...(runtimeOptions ? { options: runtimeOptions } : {}) },
+      ...(index.rwLayer ? { rwLayer: toDescriptor(index.rwLayer) } : {}),
+      ...(index.criuImage ? { criuImage: toDescriptor(index.criuImage) } : {}),
+      spec,
+    };
+    await assertParentSnapshot(client, plan);
+    assertPlanSupports(plan, requirements);
+    return plan;
+  } catch (err) {
+    throw daemonError(err);
+  }
+}
+
+/** Node's process.arch in OCI/Go terms. */
+function goArch(arch: string): string {
+  return ({ x64: "amd64", ia32: "386", arm64: "arm64", arm: "arm", ppc64: "ppc64le", s390x: "s390x" } as Record<string, string>)[arch] ?? arch;
+}

@@ -1,0 +1,29 @@
+import { deleteTask } from "../teardown";
+import type { RestoreStep } from "./step";
+
+/**
+ * Creates the task on the snapshot's mounts, from the CRIU image when live (pid 0
+ * until start). Stdout and stderr go to the same file or both nowhere: a file for
+ * stdout alone crashes containerd 1.6's shim.
+ */
+export const createTask: RestoreStep = {
+  name: "create-task",
+  describe: (plan, options) => ({
+    ...(options.live ? { criuImage: plan.criuImage!.digest, criuImageBytes: plan.criuImage!.size } : { process: "fresh (cold restore)" }),
+    stdio: options.logPath ?? "none",
+  }),
+  async run(ctx) {
+    const { options, plan } = ctx;
+    const log = options.logPath ? `file://${options.logPath}` : "";
+    await ctx.client.call("tasks.Create", {
+      containerId: options.id,
+      rootfs: ctx.mounts!,
+      stdout: log,
+      stderr: log,
+      ...(options.live ? { checkpoint: plan.criuImage! } : {}),
+    });
+  },
+  async undo(ctx) {
+    await deleteTask(ctx.client, ctx.options.id);
+  },
+};

@@ -1,0 +1,107 @@
+import { constants as osConstants } from "node:os";
+import type { ContainerdClient } from "../containerd/client";
+import { isContainerdError, unlessNotFound } from "../containerd/errors";
+import { daemonError } from "./plan";
+import { Label } from "./labels";
+
+export interface TeardownOptions {
+  /** How long the stop signal gets before SIGKILL. Default 10 s. */
+  graceMs?: number;
+  /** Signal to stop with; default the container's stop-signal label, else SIGTERM. */
+  stopSignal?: string;
+}
+
+export interface TeardownResult {
+  /** False when nothing of the container was left (teardown is idempotent). */
+  existed: boolean;
+  /** The exit status of the task, when there was one to stop. */
+  exitStatus?: number;
+  /** True when the stop signal was not enough and SIGKILL was sent. */
+  killed: boolean;
+}
+
+const SIGKILL = 9;
+/** How long to wait for a SIGKILLed task to be reaped. */
+const KILL_WAIT_MS = 30_000;
+
+/** A signal name (`SIGTERM`, `TERM`) or number as a number; throws on unknown names. */
+export function signalNumber(signal: string): number {
+  if (/^\d+$/.test(signal)) return Number(signal);
+  const name = (signal.toUpperCase().startsWith("SIG") ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`) as keyof typeof osConstants.signals;
+  const value = osConstants.signals[name];
+  if (value === undefined) throw new RangeError(`unknown signal "${signal}"`);
+  return value;
+}
+
+/** Waits for the task to exit, up to `timeoutMs`; resolves its exit status or undefined on timeout. */
+async function waitForExit(client: ContainerdClient, id: string, timeoutMs: number): Promise<number | undefined> {
+  try {
+    const exited = await client.call("tasks.Wait", { containerId: id }, { timeoutMs });
+    return exited.exitStatus;
+  } catch (err) {
+    if (isContainerdError(err, "deadline-exceeded")) return undefined;
+    if (isContainerdError(err, "not-found")) return undefined;
+    throw err;
+  }
+}
+
+/** Sends `signal` to the task's init process only (`all: false`: restored copies may share a cgroup). */
+async function signalTask(client: ContainerdClient, id: string, signal: number): Promise<boolean> {
+  // NotFound: already exited, or never started (pid 0): either way nothing to signal.
+  return (await unlessNotFound(client.call("tasks.Kill", { containerId: id, signal, all: false }))) !== undefined;
+}
+
+/**
+ * Stops the task: `signal`, wait up to `graceMs`, then SIGKILL and wait. A paused
+ * task is resumed first (a frozen process cannot act on a signal).
+ */
+export async function stopTask(
+  client: ContainerdClient,
+  id: string,
+  signal: number,
+  graceMs: number,
+): Promise<{ exitStatus?: number; killed: boolean }> {
+  const task = await unlessNotFound(client.call("tasks.Get", { containerId: id }));
+  if (!task) return { killed: false };
+  const { status, pid, exitStatus } = task.process;
+  if (status === "STOPPED") return { exitStatus, killed: false };
+  if (status === "CREATED" && pid === 0) return { killed: false };
+  if (status === "PAUSED" || status === "PAUSING") await unlessNotFound(client.call("tasks.Resume", { containerId: id }));
+  if (signal !== SIGKILL && (await signalTask(client, id, signal))) {
+    const status = await waitForExit(client, id, graceMs);
+    if (status !== undefined) return { exitStatus: status, killed: false };
+  }
+  await signalTask(client, id, SIGKILL);
+  return { exitStatus: await waitForExit(client, id, KILL_WAIT_MS), killed: true };
+}
+
+/** Deletes the task record (and its shim). NotFound means already gone. */
+export async function deleteTask(client: ContainerdClient, id: string): Promise<void> {
+  await unlessNotFound(client.call("tasks.Delete", { containerId: id }));
+}
+
+/**
+ * Tears container `id` down: stop signal → grace → SIGKILL → Tasks.Delete →
+ * Snapshots.Remove → Containers.Delete. Every step treats NotFound as already
+ * gone, so it is idempotent and also cleans up half-restored containers (a task
+ * stuck in CREATED with pid 0, a container without task or snapshot).
+ */
+export async function teardown(client: ContainerdClient, id: string, options: TeardownOptions = {}): Promise<TeardownResult> {
+  try {
+    const found = await unlessNotFound(client.call("containers.Get", { id }));
+    const container = found?.container;
+    const signal = signalNumber(options.stopSignal ?? container?.labels?.[Label.stopSignal] ?? "SIGTERM");
+    const stopped = await stopTask(client, id, signal, options.graceMs ?? 10_000);
+    const hadTask = stopped.exitStatus !== undefined || stopped.killed;
+    await deleteTask(client, id);
+    let hadSnapshot = false;
+    if (container?.snapshotter && container.snapshotKey) {
+      hadSnapshot =
+        (await unlessNotFound(client.call("snapshots.Remove", { snapshotter: container.snapshotter, key: container.snapshotKey }))) !== undefined;
+    }
+    const hadContainer = (await unlessNotFound(client.call("containers.Delete", { id }))) !== undefined;
+    return { existed: hadContainer || hadTask || hadSnapshot, exitStatus: stopped.exitStatus, killed: stopped.killed };
+  } catch (err) {
+    throw daemonError(err);
+  }
+}

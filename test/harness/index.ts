@@ -1,0 +1,12 @@
+/**
+ * Test harness: private containerd daemons, the busybox base image,
+ * checkpoint fixtures (made with `ctr`, independent of provider/ and sdk/)
+ * and inventories for leak checks.
+ */
+export * from "./containerd";
+export * from "./image";
+export * from "./fixtures";
+export * from "./inventory";
+export * from "./mediatypes";
+export { createTar, createOciLayoutTar, sha256Digest, blob, type TarEntry, type LayoutBlob } from "./tar";
+export { runProcess, waitFor, sleep, pidAlive, listProcesses, mountsUnder, type ProcessResult, type ProcInfo } from "./proc";

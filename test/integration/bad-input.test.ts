@@ -1,0 +1,238 @@
+/**
+ * Every bad input gets its typed error, and the daemon holds exactly what it
+ * held before (containers, tasks, snapshots, leases, images, ingests).
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import {
+  RestoreError,
+  connect,
+  inspect,
+  planRestore,
+  restore,
+  teardown,
+  type ContainerdClient,
+  type RestoreErrorCode,
+} from "../../provider/index";
+import {
+  MediaType,
+  assertInventoryUnchanged,
+  importBaseImage,
+  makeCheckpoint,
+  makeRecheckpointBugCheckpoint,
+  readContent,
+  startContainerd,
+  takeInventory,
+  uniqueId,
+  writeCustomIndex,
+  type BaseImage,
+  type Checkpoint,
+  type ImageIndex,
+  type PrivateContainerd,
+} from "../harness";
+
+let d: PrivateContainerd;
+let client: ContainerdClient;
+let image: BaseImage;
+let checkpoint: Checkpoint;
+let noTask: Checkpoint;
+
+before(async () => {
+  d = await startContainerd();
+  client = connect(d.address, { namespace: d.namespace });
+  image = await importBaseImage(d);
+  checkpoint = await makeCheckpoint(d, { ref: "checkpoint/good:v1", image });
+  noTask = await makeCheckpoint(d, { ref: "checkpoint/notask:v1", image, task: false });
+});
+
+after(async () => {
+  client?.close();
+  await d?.stop();
+});
+
+/** A copy of the good checkpoint's index with `edit` applied. */
+function editedIndex(edit: (index: ImageIndex) => void): ImageIndex {
+  const index = structuredClone(checkpoint.index);
+  edit(index);
+  return index;
+}
+
+/**
+ * Asserts that planning and restoring `ref` fails with `code` (and a message
+ * matching `message`), and that the daemon is left exactly as it was.
+ */
+async function assertRefused(
+  ref: string,
+  code: RestoreErrorCode,
+  message: RegExp,
+  options: { live?: boolean; restoreRw?: boolean; id?: string; via?: ContainerdClient } = {},
+): Promise<RestoreError> {
+  const c = options.via ?? client;
+  const before = await takeInventory(d);
+  const err = await (async () => {
+    try {
+      const plan = await planRestore(c, ref, options);
+      await restore(c, plan, { id: options.id ?? uniqueId("bad"), live: options.live, restoreRw: options.restoreRw });
+    } catch (e) {
+      return e;
+    }
+    assert.fail(`restore of ${ref} succeeded; expected ${code}`);
+  })();
+  assert.ok(err instanceof RestoreError, `expected a RestoreError, got ${err}`);
+  assert.equal(err.code, code, err.message);
+  assert.match(err.message, message);
+  await assertInventoryUnchanged(d, before, `after refused ${ref}`);
+  return err;
+}
+
+describe("bad checkpoints are refused before anything changes", () => {
+  test("a ref that does not exist", async () => {
+    await assertRefused("checkpoint/missing:v1", "checkpoint-not-found", /checkpoint image checkpoint\/missing:v1 not found/);
+  });
+
+  test("an image that is not a checkpoint (the base image)", async () => {
+    await assertRefused(image.name, "not-a-checkpoint", /not a checkpoint/);
+  });
+
+  test("a checkpoint made without --task (no CRIU image, no spec)", async () => {
+    await assertRefused(noTask.ref, "incomplete-checkpoint", /without --task/);
+  });
+
+  test("containerd 1.6's re-checkpoint bug (second index lacks CRIU and config entries)", async () => {
+    const bug = await makeRecheckpointBugCheckpoint(d, "checkpoint/twice:v1", "checkpoint/twice:v2", image);
+    await assertRefused(bug.second.ref, "incomplete-checkpoint", /re-checkpoint bug/);
+  });
+
+  test("an index with a spec but no CRIU entry, restored live", async () => {
+    const { ref } = await writeCustomIndex(d, "checkpoint/nocriu:v1", editedIndex((i) => {
+      i.manifests = i.manifests.filter((m) => m.mediaType !== MediaType.criuCheckpoint);
+    }));
+    await assertRefused(ref, "no-criu-image", /no CRIU image.*live restore impossible/);
+  });
+
+  test("an index whose CRIU entry points at a blob the daemon lacks", async () => {
+    const { ref } = await writeCustomIndex(d, "checkpoint/noblob:v1", editedIndex((i) => {
+      const criu = i.manifests.find((m) => m.mediaType === MediaType.criuCheckpoint)!;
+      criu.digest = `sha256:${"0".repeat(64)}`;
+    }));
+    await assertRefused(ref, "missing-blob", /CRIU image sha256:0{64}.*not in the daemon's content store/);
+  });
+
+  test("an index that is not JSON", async () => {
+    const { ref } = await writeCustomIndex(d, "checkpoint/notjson:v1", "{ this is not json");
+    await assertRefused(ref, "index-not-json", /is not JSON/);
+  });
+
+  test("an index with a malformed entry names the entry", async () => {
+    const { ref } = await writeCustomIndex(d, "checkpoint/badentry:v1", editedIndex((i) => {
+      (i.manifests[2] as { digest: unknown }).digest = 42;
+    }));
+    await assertRefused(ref, "index-invalid", /manifests\[2\]\.digest/);
+  });
+
+  test("a checkpoint whose base image is absent from the daemon", async () => {
+    const { ref } = await writeCustomIndex(d, "checkpoint/noimage:v1", editedIndex((i) => {
+      i.annotations!["org.opencontainers.image.ref.name"] = "localhost/not/here:1";
+    }));
+    await assertRefused(ref, "base-image-missing", /base image localhost\/not\/here:1 .* not on the daemon/);
+  });
+
+  test("a snapshotter that is not loaded", async () => {
+    const { ref } = await writeCustomIndex(d, "checkpoint/zfs:v1", editedIndex((i) => {
+      i.annotations!["io.containerd.checkpoint.snapshotter"] = "zfs";
+    }));
+    await assertRefused(ref, "snapshotter-unavailable", /snapshotter zfs/);
+  });
+
+  test("a snapshotter in which the base image is not unpacked", async () => {
+    const { ref } = await writeCustomIndex(d, "checkpoint/native:v1", editedIndex((i) => {
+      i.annotations!["io.containerd.checkpoint.snapshotter"] = "native";
+    }));
+    await assertRefused(ref, "base-image-not-unpacked", /not unpacked in snapshotter native/);
+  });
+
+  test("a spec blob that is not a serialized spec", async () => {
+    const junk = Buffer.from("definitely not a protobuf Any");
+    const { ref } = await writeCustomIndex(
+      d,
+      "checkpoint/badspec:v1",
+      editedIndex((i) => {
+        const config = i.manifests.find((m) => m.mediaType === MediaType.checkpointConfig)!;
+        config.digest = `sha256:${createHash("sha256").update(junk).digest("hex")}`;
+        config.size = junk.length;
+      }),
+      [junk],
+    );
+    await assertRefused(ref, "malformed-spec", /checkpoint config/);
+  });
+});
+
+describe("bad restore requests are refused without debris", () => {
+  test("an invalid id", async () => {
+    await assertRefused(checkpoint.ref, "invalid-id", /id "a\/b" must be letters/, { id: "a/b" });
+  });
+
+  test("an id over 76 characters", async () => {
+    await assertRefused(checkpoint.ref, "invalid-id", /at most 76/, { id: "x".repeat(77) });
+  });
+
+  test("an id already in use leaves the running container untouched", async () => {
+    const id = uniqueId("taken");
+    const first = await restore(client, await planRestore(client, checkpoint.ref), { id });
+    await assertRefused(checkpoint.ref, "id-in-use", new RegExp(`id ${id} is in use`), { id });
+    const again = await inspect(client, id);
+    assert.equal(again?.status, "running");
+    assert.equal(again?.pid, first.pid);
+    await teardown(client, id);
+  });
+
+  test("a daemon socket that does not exist", async () => {
+    const absent = connect(path.join(d.dir, "absent.sock"), { namespace: d.namespace });
+    const err = await assertRefused(checkpoint.ref, "daemon-unreachable", /cannot reach containerd at .*absent\.sock/, { via: absent });
+    assert.equal(err.code, "daemon-unreachable");
+    absent.close();
+  });
+});
+
+describe("a restore that fails inside CRIU", () => {
+  test("leaves nothing behind and reports restore.log lines", async () => {
+    const criuEntry = checkpoint.index.manifests.find((m) => m.mediaType === MediaType.criuCheckpoint)!;
+    const corrupted = corruptCriuImage(await readContent(d, criuEntry.digest));
+    const digest = `sha256:${createHash("sha256").update(corrupted).digest("hex")}`;
+    const { ref } = await writeCustomIndex(
+      d,
+      "checkpoint/corrupt:v1",
+      editedIndex((i) => {
+        const criu = i.manifests.find((m) => m.mediaType === MediaType.criuCheckpoint)!;
+        criu.digest = digest;
+        criu.size = corrupted.length;
+      }),
+      [corrupted],
+    );
+    const err = await assertRefused(ref, "criu-failed", /restore\.log/);
+    assert.equal(err.step, "start-task");
+    assert.ok(err.restoreLog && err.restoreLog.length > 0, "restore.log tail is attached");
+    assert.ok(err.restoreLog.some((line) => /Error/.test(line)), `restore.log tail has CRIU's error:\n${err.restoreLog.join("\n")}`);
+    assert.deepEqual(err.cleanupErrors, []);
+  });
+});
+
+/** The CRIU image tar with its pstree image replaced by garbage: untars fine, CRIU cannot restore it. */
+function corruptCriuImage(tar: Buffer): Buffer {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "criu-corrupt-"));
+  try {
+    fs.writeFileSync(path.join(dir, "in.tar"), tar);
+    fs.mkdirSync(path.join(dir, "img"));
+    execFileSync("tar", ["-xf", path.join(dir, "in.tar"), "-C", path.join(dir, "img")]);
+    fs.writeFileSync(path.join(dir, "img", "pstree.img"), Buffer.alloc(64, 0xab));
+    execFileSync("tar", ["-cf", path.join(dir, "out.tar"), "-C", path.join(dir, "img"), "."]);
+    return fs.readFileSync(path.join(dir, "out.tar"));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
