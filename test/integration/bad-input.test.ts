@@ -36,6 +36,9 @@ import {
   type PrivateContainerd,
 } from "../harness";
 
+/** The restored shell is pid 1 of its namespace and ignores SIGTERM: keep the grace short. */
+const QUICK = { graceMs: 300 };
+
 let d: PrivateContainerd;
 let client: ContainerdClient;
 let image: BaseImage;
@@ -188,7 +191,7 @@ describe("bad restore requests are refused without debris", () => {
     const again = await inspect(client, id);
     assert.equal(again?.status, "running");
     assert.equal(again?.pid, first.pid);
-    await teardown(client, id);
+    await teardown(client, id, QUICK);
   });
 
   test("a daemon socket that does not exist", async () => {

@@ -35,6 +35,9 @@ import {
   type PrivateContainerd,
 } from "../harness";
 
+/** The restored shell is pid 1 of its namespace and ignores SIGTERM: keep the grace short. */
+const QUICK = { graceMs: 300 };
+
 let d: PrivateContainerd;
 let client: ContainerdClient;
 let image: BaseImage;
@@ -126,7 +129,7 @@ describe("live restore", () => {
     assert.equal(state?.labels.a, undefined);
     assert.equal(state?.labels.b, "2");
     assert.equal(state?.checkpointDigest, checkpoint.digest);
-    await teardown(client, id);
+    await teardown(client, id, QUICK);
   });
 });
 
@@ -140,7 +143,7 @@ describe("cold restore", () => {
     const boot = readLog(logPath).find((line) => line.startsWith("boot"));
     const seen = Number(boot?.split(" ")[1]);
     assert.ok(seen >= checkpoint.countBefore && seen <= checkpoint.countAfter, `boot line "${boot}" shows the checkpointed /tmp/count`);
-    await teardown(client, id);
+    await teardown(client, id, QUICK);
     await assertInventoryUnchanged(d, baseline, "after cold teardown");
   });
 
@@ -152,7 +155,7 @@ describe("cold restore", () => {
     assert.ok(!result.steps.some((s) => s.step === "apply-rw-layer"));
     await firstCounts(logPath, 1);
     assert.equal(readLog(logPath)[0], "boot none");
-    await teardown(client, id);
+    await teardown(client, id, QUICK);
     await assertInventoryUnchanged(d, baseline, "after rw-less teardown");
   });
 });
@@ -177,7 +180,7 @@ describe("legacy format", () => {
       await restore(client, plan, { id, logPath });
       const [first] = await firstCounts(logPath, 2);
       assert.ok(first > checkpoint.countBefore && first <= checkpoint.countAfter + 1, `legacy restore resumed at ${first}`);
-      await teardown(client, id);
+      await teardown(client, id, QUICK);
       await d.ctr(["images", "rm", legacy.ref]);
     });
   }
@@ -187,8 +190,8 @@ describe("teardown", () => {
   test("is idempotent: a second teardown finds nothing and succeeds", async () => {
     const id = uniqueId("twice");
     await restore(client, await planRestore(client, checkpoint.ref), { id });
-    assert.equal((await teardown(client, id)).existed, true);
-    assert.deepEqual(await teardown(client, id), { existed: false, exitStatus: undefined, killed: false });
+    assert.equal((await teardown(client, id, QUICK)).existed, true);
+    assert.deepEqual(await teardown(client, id, QUICK), { existed: false, exitStatus: undefined, killed: false });
     await assertInventoryUnchanged(d, baseline, "after double teardown");
   });
 
@@ -211,7 +214,7 @@ describe("teardown", () => {
     for (const step of restoreSteps(ctx.options).filter((s) => s.name !== "start-task")) await step.run(ctx);
     assert.equal(await taskStatus(d, id), "CREATED");
     assert.equal((await inspect(client, id))?.pid, 0);
-    assert.equal((await teardown(client, id)).existed, true);
+    assert.equal((await teardown(client, id, QUICK)).existed, true);
     await assertInventoryUnchanged(d, baseline, "after half-restored teardown");
   });
 });
