@@ -1,0 +1,406 @@
+/**
+ * Restore benchmark: the library (planRestore + restore in a warm process)
+ * against `ctr containers restore --rw --live` (a spawned process per restore,
+ * as a user would run it), on one private containerd and one checkpoint.
+ *
+ *   bash bench/run.sh [--n 20] [--warmup 2] [--json]
+ *
+ * Method
+ *   - One private daemon (test harness), the busybox base image and one
+ *     checkpoint of the counter container (`ctr containers checkpoint --task
+ *     --rw --image`), made once.
+ *   - `--warmup` untimed restores per path, then `--n` timed pairs,
+ *     interleaved A (library), B (ctr), A, B… so drift hits both equally.
+ *   - Library wall time: planRestore + restore, fresh id each time (the plan is
+ *     included because ctr also reads the checkpoint index every time).
+ *   - ctr wall time: from spawn() until the process exits.
+ *   - Each restored container is torn down with the library's teardown
+ *     (SIGKILL at once: the restored shell is pid 1 and ignores SIGTERM),
+ *     outside the timed region; ctr's leftover stdio fifo dir is removed too.
+ *
+ * CRIU's share of a restore
+ *   Read from CRIU's own log, `<state>/io.containerd.runtime.v2.task/<ns>/<id>/work/restore.log`,
+ *   right after the restore returns (deleting the task deletes it). Every line
+ *   starts with `(SS.uuuuuu)`: seconds since CRIU opened its log. CRIU's time
+ *   is the timestamp of the last "Restore finished successfully" line (written
+ *   once the restored tasks are resumed). The few lines after it (writing
+ *   stats, the post-resume RPC notification to runc) take < 0.5 ms and are left
+ *   to the overhead; if that marker is missing (other CRIU versions), the
+ *   timestamp of the last line is used and the run is flagged.
+ *   This excludes what happens before CRIU logs anything (runc spawning
+ *   `criu swrk`, CRIU's exec and option parsing), so overhead = wall − CRIU
+ *   is everything else: gRPC, containerd, the shim, runc and (for ctr) the
+ *   ctr process itself.
+ *
+ * Targets (from the issue): library median ≤ 0.8 × ctr median; library
+ * median overhead beyond CRIU ≤ 15 ms. Reported PASS/MISS; the exit status is
+ * 0 either way (a measurement, not a test). Nothing is written to disk:
+ * `--json` prints the results as JSON on stdout (the table then goes to stderr).
+ */
+import { spawn, execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { connect, planRestore, restore, teardown, type ContainerdClient, type StepTiming } from "../provider/index";
+import { MediaType, importBaseImage, makeCheckpoint, startContainerd, type PrivateContainerd } from "../test/harness/index";
+
+const TARGET_RATIO = 0.8;
+const TARGET_OVERHEAD_MS = 15;
+const CHECKPOINT_REF = "checkpoint/bench:v1";
+const FIFO_ROOT = "/run/containerd/fifo";
+const CTR_TIMEOUT_MS = 120_000;
+/** Teardown: no grace; the restored shell is pid 1 of its namespace and ignores SIGTERM anyway. */
+const TEARDOWN = { graceMs: 0, stopSignal: "SIGKILL" } as const;
+/** CRIU's marker for a completed restore (criu/cr-restore.c). */
+const CRIU_DONE = "Restore finished successfully";
+
+interface Args {
+  n: number;
+  warmup: number;
+  json: boolean;
+}
+
+const USAGE = `usage: node dist/bench/restore.js [--n N] [--warmup W] [--json]
+  --n N       timed restores per path (default 20)
+  --warmup W  untimed restores per path first (default 2)
+  --json      print the results as JSON on stdout (the table goes to stderr)`;
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { n: 20, warmup: 2, json: false };
+  const count = (flag: string, value: string | undefined, min: number): number => {
+    const n = Number(value);
+    if (value === undefined || !Number.isInteger(n) || n < min) throw new Error(`${flag} needs an integer >= ${min}, got ${value ?? "nothing"}\n${USAGE}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const [flag, inline] = a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
+    const value = (): string | undefined => inline ?? argv[++i];
+    if (flag === "--n" || flag === "-n") args.n = count("--n", value(), 1);
+    else if (flag === "--warmup") args.warmup = count("--warmup", value(), 0);
+    else if (flag === "--json") args.json = true;
+    else if (flag === "--help" || flag === "-h") {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}\n${USAGE}`);
+  }
+  return args;
+}
+
+/** One timed restore. */
+interface Sample {
+  id: string;
+  wallMs: number;
+  /** CRIU's share from restore.log (see the header), NaN if the log was unreadable. */
+  criuMs: number;
+  /** True when the log had no "Restore finished successfully" line and the last line was used. */
+  criuFallback: boolean;
+  /** Library only: planRestore's time and restore()'s per-step timings. */
+  planMs?: number;
+  steps?: StepTiming[];
+}
+
+// ---- CRIU log -----------------------------------------------------------------------
+
+function restoreLogPath(d: PrivateContainerd, id: string): string {
+  return path.join(d.dir, "state", "io.containerd.runtime.v2.task", d.namespace, id, "work", "restore.log");
+}
+
+/** CRIU's restore time in ms from its log text; see the header for the definition. */
+export function criuRestoreMs(log: string): { ms: number; fallback: boolean } {
+  let last = NaN;
+  let done = NaN;
+  for (const line of log.split("\n")) {
+    const m = /^\((\d+)\.(\d+)\)/.exec(line);
+    if (!m) continue;
+    const ms = Number(m[1]) * 1000 + Number(m[2]) / 10 ** (m[2].length - 3);
+    last = ms;
+    if (line.includes(CRIU_DONE)) done = ms;
+  }
+  return Number.isNaN(done) ? { ms: last, fallback: true } : { ms: done, fallback: false };
+}
+
+function readCriuMs(d: PrivateContainerd, id: string): { ms: number; fallback: boolean } {
+  try {
+    return criuRestoreMs(fs.readFileSync(restoreLogPath(d, id), "utf8"));
+  } catch {
+    return { ms: NaN, fallback: true };
+  }
+}
+
+// ---- the two paths ------------------------------------------------------------------
+
+async function restoreWithLibrary(d: PrivateContainerd, client: ContainerdClient, id: string): Promise<Sample> {
+  const t0 = performance.now();
+  const plan = await planRestore(client, CHECKPOINT_REF);
+  const t1 = performance.now();
+  const result = await restore(client, plan, { id });
+  const wallMs = performance.now() - t0;
+  const criu = readCriuMs(d, id);
+  await teardown(client, id, TEARDOWN);
+  return { id, wallMs, criuMs: criu.ms, criuFallback: criu.fallback, planMs: t1 - t0, steps: result.steps };
+}
+
+function fifoDirs(): Set<string> {
+  try {
+    return new Set(fs.readdirSync(FIFO_ROOT));
+  } catch {
+    return new Set();
+  }
+}
+
+/** Removes the stdio fifo dirs ctr created for `id` (as the harness's restoreWithCtr does). */
+function removeCtrFifos(before: Set<string>, id: string): void {
+  for (const name of fifoDirs()) {
+    if (before.has(name)) continue;
+    const dir = path.join(FIFO_ROOT, name);
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(dir);
+    } catch {
+      continue;
+    }
+    if (entries.every((f) => f.startsWith(`${id}-`))) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Spawns ctr and resolves its wall time (spawn → exit); rejects on a non-zero exit. */
+function timeCtr(ctr: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const stderr: Buffer[] = [];
+    const t0 = performance.now();
+    const child = spawn(ctr, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let wallMs = NaN;
+    const timer = setTimeout(() => child.kill("SIGKILL"), CTR_TIMEOUT_MS);
+    child.once("exit", () => {
+      wallMs = performance.now() - t0;
+    });
+    child.stderr.on("data", (c: Buffer) => stderr.push(c));
+    child.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(wallMs);
+      else reject(new Error(`ctr ${args.join(" ")} failed (${code ?? signal}): ${Buffer.concat(stderr).toString("utf8").trim()}`));
+    });
+  });
+}
+
+async function restoreWithCtr(d: PrivateContainerd, client: ContainerdClient, ctr: string, id: string): Promise<Sample> {
+  const before = fifoDirs();
+  try {
+    const wallMs = await timeCtr(ctr, ["-a", d.socket, "-n", d.namespace, "containers", "restore", "--rw", "--live", id, CHECKPOINT_REF]);
+    const criu = readCriuMs(d, id);
+    return { id, wallMs, criuMs: criu.ms, criuFallback: criu.fallback };
+  } finally {
+    await teardown(client, id, TEARDOWN);
+    removeCtrFifos(before, id);
+  }
+}
+
+// ---- statistics ---------------------------------------------------------------------
+
+function quantile(values: number[], q: number): number {
+  const v = values.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const pos = (v.length - 1) * q; // linear interpolation between closest ranks
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+}
+const median = (values: number[]): number => quantile(values, 0.5);
+
+interface PathSummary {
+  n: number;
+  wallMedianMs: number;
+  wallP90Ms: number;
+  wallMinMs: number;
+  wallMaxMs: number;
+  criuMedianMs: number;
+  /** Median over runs of (wall − CRIU). */
+  overheadMedianMs: number;
+  criuFallbacks: number;
+}
+
+function summarize(samples: Sample[]): PathSummary {
+  const wall = samples.map((s) => s.wallMs);
+  return {
+    n: samples.length,
+    wallMedianMs: median(wall),
+    wallP90Ms: quantile(wall, 0.9),
+    wallMinMs: Math.min(...wall),
+    wallMaxMs: Math.max(...wall),
+    criuMedianMs: median(samples.map((s) => s.criuMs)),
+    overheadMedianMs: median(samples.map((s) => s.wallMs - s.criuMs)),
+    criuFallbacks: samples.filter((s) => s.criuFallback).length,
+  };
+}
+
+/** Median per library phase: plan, each restore step, and start-task minus CRIU (shim + runc around CRIU). */
+function libraryBreakdown(samples: Sample[]): Array<{ phase: string; medianMs: number; p90Ms: number }> {
+  const phases = new Map<string, number[]>();
+  const add = (phase: string, ms: number): void => {
+    if (!phases.has(phase)) phases.set(phase, []);
+    phases.get(phase)!.push(ms);
+  };
+  for (const s of samples) {
+    add("planRestore", s.planMs!);
+    let stepsTotal = 0;
+    for (const st of s.steps!) {
+      add(st.step, st.ms);
+      stepsTotal += st.ms;
+      if (st.step === "start-task") add("  start-task − CRIU", st.ms - s.criuMs);
+    }
+    add("steps other than start-task", stepsTotal - s.steps!.find((x) => x.step === "start-task")!.ms);
+    add("restore() bookkeeping", s.wallMs - s.planMs! - stepsTotal);
+  }
+  return [...phases].map(([phase, v]) => ({ phase, medianMs: median(v), p90Ms: quantile(v, 0.9) }));
+}
+
+// ---- output -------------------------------------------------------------------------
+
+const f1 = (ms: number): string => (Number.isNaN(ms) ? "n/a" : ms.toFixed(1));
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ")).join("\n");
+}
+
+function versionOf(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim().split("\n")[0];
+  } catch {
+    return "unknown";
+  }
+}
+
+function which(cmd: string): string {
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    const p = path.join(dir || ".", cmd);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  throw new Error(`${cmd} not found on PATH`);
+}
+
+// ---- main ---------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
+  const ctr = which("ctr");
+  const started = new Date();
+  log(`bench: starting a private containerd, importing busybox, checkpointing the counter…`);
+  const d = await startContainerd();
+  let client: ContainerdClient | undefined;
+  try {
+    client = connect(d.address, { namespace: d.namespace });
+    const image = await importBaseImage(d);
+    const checkpoint = await makeCheckpoint(d, { ref: CHECKPOINT_REF, image });
+    const criuImageBytes = checkpoint.index.manifests.find((m) => m.mediaType === MediaType.criuCheckpoint)?.size;
+
+    let seq = 0;
+    const nextId = (p: string): string => `bench-${p}-${++seq}`;
+    log(`bench: warm-up, ${args.warmup} restore(s) per path`);
+    for (let i = 0; i < args.warmup; i++) {
+      await restoreWithLibrary(d, client, nextId("lib"));
+      await restoreWithCtr(d, client, ctr, nextId("ctr"));
+    }
+    const lib: Sample[] = [];
+    const ctrSamples: Sample[] = [];
+    for (let i = 0; i < args.n; i++) {
+      lib.push(await restoreWithLibrary(d, client, nextId("lib")));
+      ctrSamples.push(await restoreWithCtr(d, client, ctr, nextId("ctr")));
+      log(
+        `bench: ${String(i + 1).padStart(String(args.n).length)}/${args.n}  library ${f1(lib[i].wallMs)} ms (CRIU ${f1(lib[i].criuMs)})  ` +
+          `ctr ${f1(ctrSamples[i].wallMs)} ms (CRIU ${f1(ctrSamples[i].criuMs)})`,
+      );
+    }
+
+    const libS = summarize(lib);
+    const ctrS = summarize(ctrSamples);
+    const ratio = libS.wallMedianMs / ctrS.wallMedianMs;
+    const ratioPass = ratio <= TARGET_RATIO;
+    const overheadPass = libS.overheadMedianMs <= TARGET_OVERHEAD_MS;
+    const breakdown = libraryBreakdown(lib);
+
+    const row = (name: string, s: PathSummary): string[] => [
+      name,
+      f1(s.wallMedianMs),
+      f1(s.wallP90Ms),
+      `${f1(s.wallMinMs)}–${f1(s.wallMaxMs)}`,
+      f1(s.criuMedianMs),
+      f1(s.overheadMedianMs),
+    ];
+    const report = [
+      "",
+      `restore benchmark: N=${args.n} per path (+${args.warmup} warm-up), interleaved library/ctr, one daemon, one checkpoint` +
+        (criuImageBytes !== undefined ? ` (criu.tar ${criuImageBytes} bytes)` : ""),
+      table([
+        ["path", "median ms", "p90 ms", "min–max ms", "CRIU median ms", "overhead median ms"],
+        row("library (plan+restore)", libS),
+        row("ctr containers restore", ctrS),
+      ]),
+      "",
+      `ratio library/ctr (median wall): ${ratio.toFixed(3)}   target ≤ ${TARGET_RATIO}   ${ratioPass ? "PASS" : "MISS"}`,
+      `library overhead beyond CRIU (median wall − CRIU): ${f1(libS.overheadMedianMs)} ms   target ≤ ${TARGET_OVERHEAD_MS} ms   ${overheadPass ? "PASS" : "MISS"}`,
+      "",
+      "library breakdown (result.steps):",
+      table([["phase", "median ms", "p90 ms"], ...breakdown.map((b) => [b.phase, f1(b.medianMs), f1(b.p90Ms)])]),
+      ...(libS.criuFallbacks + ctrS.criuFallbacks > 0
+        ? [`note: ${libS.criuFallbacks + ctrS.criuFallbacks} restore.log(s) had no "${CRIU_DONE}" line or were unreadable; last line used`]
+        : []),
+      "CRIU time = timestamp of restore.log's \"Restore finished successfully\" line (from CRIU opening its log).",
+      "",
+    ].join("\n");
+
+    if (args.json) {
+      process.stderr.write(report);
+      const result = {
+        startedAt: started.toISOString(),
+        n: args.n,
+        warmup: args.warmup,
+        env: {
+          node: process.version,
+          containerd: versionOf("containerd", ["--version"]),
+          ctr: versionOf(ctr, ["--version"]),
+          runc: versionOf("runc", ["--version"]),
+          criu: versionOf("criu", ["--version"]),
+          kernel: os.release(),
+          cpus: os.cpus().length,
+        },
+        checkpoint: { ref: checkpoint.ref, digest: checkpoint.digest, criuImageBytes },
+        criuTimeDefinition: `timestamp of the last "${CRIU_DONE}" line of restore.log (else its last line)`,
+        library: libS,
+        ctr: ctrS,
+        ratio,
+        targets: {
+          ratio: { target: TARGET_RATIO, value: ratio, pass: ratioPass },
+          overheadMs: { target: TARGET_OVERHEAD_MS, value: libS.overheadMedianMs, pass: overheadPass },
+        },
+        libraryBreakdown: breakdown,
+        samples: { library: lib, ctr: ctrSamples },
+      };
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } else {
+      process.stdout.write(report);
+    }
+  } finally {
+    client?.close();
+    log("bench: stopping the daemon");
+    await d.stop();
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
