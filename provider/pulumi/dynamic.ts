@@ -4,6 +4,7 @@
  * sdk/provider.ts); plain objects in, plain objects out, no gRPC here.
  */
 import {
+  Label,
   RestoreError,
   connect,
   describeRestore,
@@ -93,11 +94,17 @@ export async function check(olds: Raw, news: Raw): Promise<{ inputs?: Raw; failu
   }
 }
 
+/** The owner label of this resource's containers: replacements may reuse a fixed name. */
+function ownerOf(inputs: Pick<Inputs, "resourceName">): string {
+  return `pulumi:${process.env.PULUMI_PROJECT ?? ""}:${inputs.resourceName}`;
+}
+
 /** A new resource must not take a container id that something else already uses. */
 async function assertNameFree(client: ReturnType<typeof connect>, checked: CheckedInputs, olds: Raw): Promise<void> {
   if (olds.containerId === checked.containerId) return; // ours, from an earlier run
   const existing = await inspect(client, checked.containerId);
-  if (existing) {
+  // On a replacement the engine checks again without olds: the container it replaces is ours.
+  if (existing && existing.labels[Label.owner] !== ownerOf(checked)) {
     throw new RestoreError("id-in-use", `a container named ${checked.containerId} already exists in namespace ${checked.namespace}: choose another name`, {
       subject: "id",
     });
@@ -160,6 +167,7 @@ export async function create(news: Raw): Promise<{ id: string; outs: Outputs }> 
       labels: inputs.labels,
       stopSignal: inputs.stopSignal,
       logPath: inputs.logPath,
+      owner: ownerOf(inputs),
     });
     const state = (await inspect(client, result.id)) ?? { pid: result.pid, status: "running" as const };
     const outs = outputsFrom(inputs, plan, state, {

@@ -5,6 +5,8 @@ export const Label = {
   checkpointRef: "containerd-restore/checkpoint-ref",
   checkpointDigest: "containerd-restore/checkpoint-digest",
   checkpointFormat: "containerd-restore/checkpoint-format",
+  /** Who manages the container, e.g. `pulumi:<project>:<resource name>` (free-form). */
+  owner: "containerd-restore/owner",
   /** How the container was restored: `live` (CRIU) or `cold` (filesystem only). */
   mode: "containerd-restore/mode",
   /** containerd's own stop-signal label, honoured by ctr and by our teardown. */

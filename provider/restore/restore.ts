@@ -25,6 +25,8 @@ export interface RestoreOptions {
   stopSignal?: string;
   /** Absolute path on the daemon host for the container's stdout and stderr. */
   logPath?: string;
+  /** Who manages the container (recorded as a label), e.g. `pulumi:<project>:<resource>`. */
+  owner?: string;
 }
 
 export interface StepTiming {
@@ -76,6 +78,7 @@ function resolveOptions(options: RestoreOptions): ResolvedRestoreOptions {
     labels: options.labels ?? {},
     stopSignal: options.stopSignal,
     logPath: options.logPath,
+    owner: options.owner,
   };
 }
 

@@ -3,14 +3,16 @@
  * busybox container, modern checkpoints, the 1.6 re-checkpoint bug, legacy
  * (1.0/1.1-style) checkpoints and arbitrary hostile indexes.
  */
+import { execFileSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { parseTable, type PrivateContainerd } from "./containerd";
 import type { BaseImage } from "./image";
 import { Annotation, MediaType, type Descriptor, type ImageIndex } from "./mediatypes";
 import { sleep, waitFor } from "./proc";
-import { blob, createOciLayoutTar, type LayoutBlob } from "./tar";
+import { blob, createOciLayoutTar, sha256Digest, type LayoutBlob } from "./tar";
 
 /**
  * busybox sh script: prints `boot <previous /tmp/count or none>`, then counts
@@ -520,4 +522,33 @@ export async function restoreWithCtr(
   }
   const status = await taskStatus(d, id, opts.namespace);
   return status === undefined ? 0 : taskPid(d, id, opts.namespace);
+}
+
+/**
+ * A copy of `checkpoint` whose CRIU image has garbage for its pstree image: it
+ * untars fine, and CRIU's restore then fails (writing restore.log).
+ */
+export async function makeCorruptedCriuCheckpoint(d: PrivateContainerd, checkpoint: Checkpoint, ref: string): Promise<ImageRef> {
+  const criuEntry = findEntry(checkpoint.index, MediaType.criuCheckpoint);
+  if (!criuEntry) throw new Error(`${checkpoint.ref} has no CRIU image`);
+  const corrupted = corruptCriuTar(await readContent(d, criuEntry.digest));
+  const index = structuredClone(checkpoint.index);
+  const criu = findEntry(index, MediaType.criuCheckpoint)!;
+  criu.digest = sha256Digest(corrupted);
+  criu.size = corrupted.length;
+  return writeCustomIndex(d, ref, index, [corrupted]);
+}
+
+function corruptCriuTar(tar: Buffer): Buffer {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "criu-corrupt-"));
+  try {
+    fs.writeFileSync(path.join(dir, "in.tar"), tar);
+    fs.mkdirSync(path.join(dir, "img"));
+    execFileSync("tar", ["-xf", path.join(dir, "in.tar"), "-C", path.join(dir, "img")]);
+    fs.writeFileSync(path.join(dir, "img", "pstree.img"), Buffer.alloc(64, 0xab));
+    execFileSync("tar", ["-cf", path.join(dir, "out.tar"), "-C", path.join(dir, "img"), "."]);
+    return fs.readFileSync(path.join(dir, "out.tar"));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

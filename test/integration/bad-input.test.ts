@@ -3,10 +3,7 @@
  * held before (containers, tasks, snapshots, leases, images, ingests).
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
@@ -24,8 +21,8 @@ import {
   assertInventoryUnchanged,
   importBaseImage,
   makeCheckpoint,
+  makeCorruptedCriuCheckpoint,
   makeRecheckpointBugCheckpoint,
-  readContent,
   startContainerd,
   takeInventory,
   uniqueId,
@@ -204,19 +201,7 @@ describe("bad restore requests are refused without debris", () => {
 
 describe("a restore that fails inside CRIU", () => {
   test("leaves nothing behind and reports restore.log lines", async () => {
-    const criuEntry = checkpoint.index.manifests.find((m) => m.mediaType === MediaType.criuCheckpoint)!;
-    const corrupted = corruptCriuImage(await readContent(d, criuEntry.digest));
-    const digest = `sha256:${createHash("sha256").update(corrupted).digest("hex")}`;
-    const { ref } = await writeCustomIndex(
-      d,
-      "checkpoint/corrupt:v1",
-      editedIndex((i) => {
-        const criu = i.manifests.find((m) => m.mediaType === MediaType.criuCheckpoint)!;
-        criu.digest = digest;
-        criu.size = corrupted.length;
-      }),
-      [corrupted],
-    );
+    const { ref } = await makeCorruptedCriuCheckpoint(d, checkpoint, "checkpoint/corrupt:v1");
     const err = await assertRefused(ref, "criu-failed", /restore\.log/);
     assert.equal(err.step, "start-task");
     assert.ok(err.restoreLog && err.restoreLog.length > 0, "restore.log tail is attached");
@@ -224,18 +209,3 @@ describe("a restore that fails inside CRIU", () => {
     assert.deepEqual(err.cleanupErrors, []);
   });
 });
-
-/** The CRIU image tar with its pstree image replaced by garbage: untars fine, CRIU cannot restore it. */
-function corruptCriuImage(tar: Buffer): Buffer {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "criu-corrupt-"));
-  try {
-    fs.writeFileSync(path.join(dir, "in.tar"), tar);
-    fs.mkdirSync(path.join(dir, "img"));
-    execFileSync("tar", ["-xf", path.join(dir, "in.tar"), "-C", path.join(dir, "img")]);
-    fs.writeFileSync(path.join(dir, "img", "pstree.img"), Buffer.alloc(64, 0xab));
-    execFileSync("tar", ["-cf", path.join(dir, "out.tar"), "-C", path.join(dir, "img"), "."]);
-    return fs.readFileSync(path.join(dir, "out.tar"));
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}

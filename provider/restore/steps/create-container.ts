@@ -28,6 +28,7 @@ export function containerLabels(plan: RestorePlan, options: ResolvedRestoreOptio
     [Label.checkpointFormat]: plan.checkpoint.format,
     [Label.mode]: options.live ? "live" : "cold",
     ...(options.stopSignal ? { [Label.stopSignal]: options.stopSignal } : {}),
+    ...(options.owner ? { [Label.owner]: options.owner } : {}),
   };
 }
 

@@ -11,6 +11,7 @@ export interface ResolvedRestoreOptions {
   labels: Record<string, string>;
   stopSignal?: string;
   logPath?: string;
+  owner?: string;
 }
 
 /** The one object every step reads and fills in. */
