@@ -26,8 +26,13 @@ function pulumiRoot(): string | undefined {
   return bin ? path.dirname(path.dirname(bin)) : undefined;
 }
 
+export interface NewStackOptions {
+  /** The program directory (the dynamic provider's working directory). Default the repo root. */
+  main?: string;
+}
+
 /** A fresh stack on a local backend, running `program`. */
-export async function newStack(projectName: string, program: PulumiFn): Promise<TestStack> {
+export async function newStack(projectName: string, program: PulumiFn, options: NewStackOptions = {}): Promise<TestStack> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-e2e-"));
   fs.mkdirSync(path.join(dir, "state"));
   const pulumiCommand = await PulumiCommand.get({ root: pulumiRoot(), skipVersionCheck: false });
@@ -40,7 +45,7 @@ export async function newStack(projectName: string, program: PulumiFn): Promise<
         name: projectName,
         runtime: "nodejs",
         // The provider process starts here and must find @pulumi/pulumi.
-        main: REPO_ROOT,
+        main: options.main ?? REPO_ROOT,
         backend: { url: `file://${path.join(dir, "state")}` },
       },
       envVars: {
