@@ -34,6 +34,13 @@ export interface RestoredContainerArgs {
   labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Absolute path on the daemon host for the container's stdout and stderr. Default: discarded. Replaces. */
   logPath?: pulumi.Input<string>;
+  /**
+   * Mutual TLS for a `tcp://` address: PEM CA certificate, client certificate and key.
+   * Pass them as `pulumi.secret(...)`; they are kept secret in state.
+   */
+  tls?: pulumi.Input<{ ca: pulumi.Input<string>; cert: pulumi.Input<string>; key: pulumi.Input<string>; serverName?: pulumi.Input<string> }>;
+  /** Allow plaintext `tcp://` (no TLS). Default false: plaintext TCP is refused at check. */
+  insecure?: pulumi.Input<boolean>;
 }
 
 /**
@@ -89,6 +96,7 @@ export class RestoredContainer extends pulumi.dynamic.Resource {
       {
         ...args,
         resourceName: name,
+        owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`,
         containerId: undefined,
         pid: undefined,
         status: undefined,
@@ -104,7 +112,7 @@ export class RestoredContainer extends pulumi.dynamic.Resource {
         restoreDurationMs: undefined,
         plan: undefined,
       },
-      opts,
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "tls"] },
       "containerd",
       "RestoredContainer",
     );

@@ -46,8 +46,11 @@ export interface Outputs extends CheckedInputs {
 
 type Raw = Record<string, unknown>;
 
-async function withClient<T>(inputs: Pick<Inputs, "address" | "namespace">, use: (client: ReturnType<typeof connect>) => Promise<T>): Promise<T> {
-  const client = connect(inputs.address, { namespace: inputs.namespace });
+async function withClient<T>(
+  inputs: Pick<Inputs, "address" | "namespace" | "tls" | "insecure">,
+  use: (client: ReturnType<typeof connect>) => Promise<T>,
+): Promise<T> {
+  const client = connect(inputs.address, { namespace: inputs.namespace, tls: inputs.tls, insecure: inputs.insecure });
   try {
     return await use(client);
   } finally {
@@ -95,8 +98,8 @@ export async function check(olds: Raw, news: Raw): Promise<{ inputs?: Raw; failu
 }
 
 /** The owner label of this resource's containers: replacements may reuse a fixed name. */
-function ownerOf(inputs: Pick<Inputs, "resourceName">): string {
-  return `pulumi:${process.env.PULUMI_PROJECT ?? ""}:${inputs.resourceName}`;
+function ownerOf(inputs: Pick<Inputs, "resourceName" | "owner">): string {
+  return `pulumi:${inputs.owner ?? inputs.resourceName}`;
 }
 
 /** A new resource must not take a container id that something else already uses. */
@@ -112,7 +115,8 @@ async function assertNameFree(client: ReturnType<typeof connect>, checked: Check
 }
 
 const REPLACE_KEYS = ["checkpointDigest", "containerId", "address", "namespace", "live", "restoreRw", "logPath"] as const;
-const UPDATE_KEYS = ["checkpoint", "labels", "stopSignal", "stopTimeoutSeconds"] as const;
+// tls and insecure: new credentials must reach the state, or delete would use stale ones.
+const UPDATE_KEYS = ["checkpoint", "labels", "stopSignal", "stopTimeoutSeconds", "tls", "insecure"] as const;
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
@@ -168,6 +172,13 @@ export async function create(news: Raw): Promise<{ id: string; outs: Outputs }> 
       stopSignal: inputs.stopSignal,
       logPath: inputs.logPath,
       owner: ownerOf(inputs),
+    }).catch((err: unknown) => {
+      // Undo could not finish (e.g. the daemon went away): record the id with an init
+      // error, so the next `up` replaces it and delete cleans up whatever is left.
+      if (err instanceof RestoreError && err.cleanupErrors.length > 0) {
+        throw { message: err.message, id: inputs.containerId, properties: { ...news, status: "failed", pid: 0 }, reasons: [err.message] };
+      }
+      throw err;
     });
     const state = (await inspect(client, result.id)) ?? { pid: result.pid, status: "running" as const };
     const outs = outputsFrom(inputs, plan, state, {

@@ -54,9 +54,28 @@ export const inputsSchema = z.object({
   logPath: z.string().startsWith("/", "logPath must be an absolute path on the daemon host").optional(),
   /** Set by the SDK: the Pulumi resource name, the stem of the auto-generated container id. */
   resourceName: z.string().min(1),
+  /** Set by the SDK: `<project>/<stack>/<resource name>`, recorded on the container. */
+  owner: z.string().min(1).optional(),
+  /** Mutual TLS for a tcp:// address (PEM); pass them as secrets. */
+  tls: z
+    .object({
+      ca: z.string().min(1, "tls.ca must be a PEM certificate"),
+      cert: z.string().min(1, "tls.cert must be a PEM certificate"),
+      key: z.string().min(1, "tls.key must be a PEM private key"),
+      serverName: z.string().optional(),
+    })
+    .optional(),
+  /** Allow plaintext tcp:// (no TLS). */
+  insecure: z.boolean().default(false),
 });
 
 export type Inputs = z.infer<typeof inputsSchema>;
+
+/** tcp:// needs TLS material or an explicit insecure: true; checked with the address. */
+export function transportFailures(inputs: Pick<Inputs, "address" | "tls" | "insecure">): CheckFailure[] {
+  if (!inputs.address.startsWith("tcp://") || inputs.tls || inputs.insecure) return [];
+  return [{ property: "address", reason: `${inputs.address} is plaintext TCP: give tls (ca, cert, key) for mutual TLS, or set insecure: true to allow plaintext` }];
+}
 
 /** Checked inputs: the user's, with defaults, plus what check resolved. */
 export interface CheckedInputs extends Inputs {
@@ -92,7 +111,9 @@ export function validateInputs(news: Record<string, unknown>): { inputs?: Inputs
       failures: parsed.error.issues.map((issue) => ({ property: issue.path.map(String).join("."), reason: issue.message })),
     };
   }
-  return { inputs: { ...parsed.data, ...Object.fromEntries([...unknown].map((k) => [k, UNKNOWN])) } as Inputs, failures: [] };
+  const inputs = { ...parsed.data, ...Object.fromEntries([...unknown].map((k) => [k, UNKNOWN])) } as Inputs;
+  const transport = unknown.has("address") || unknown.has("tls") ? [] : transportFailures(inputs);
+  return transport.length ? { failures: transport } : { inputs, failures: [] };
 }
 
 /**
