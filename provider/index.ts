@@ -20,3 +20,7 @@ export { RestoreError } from "./restore/errors";
 export type { RestoreErrorCode, StepName } from "./restore/errors";
 export { Label } from "./restore/labels";
 export type { CheckpointFormat } from "./checkpoint/decode";
+export { checkpointContainer } from "./checkpoint/create";
+export type { CheckpointOptions, CheckpointResult } from "./checkpoint/create";
+export { copyCheckpoint } from "./transfer/copy";
+export type { CopyOptions, CopyResult } from "./transfer/copy";

@@ -142,6 +142,14 @@ export function decodeCheckpointIndex(bytes: Buffer, where: string): CheckpointI
     baseImage: first(entries, (t) => isManifest(t) || isManifestList(t)),
   };
   if (!decoded.config) {
+    // Entries this reader does not recognize: say so, rather than blaming a missing --task.
+    const unknown = entries.map((e, i) => ({ at: `manifests[${i}]`, mediaType: e.mediaType })).filter((e) => !isKnownEntry(e.mediaType));
+    if (unknown.length > 0) {
+      throw invalid(
+        `no ${MediaType.checkpointConfig} entry (the container spec), and entries of unknown media types: ${unknown.map((e) => `${e.at} (${e.mediaType})`).join(", ")}; not a checkpoint index written by containerd`,
+        `${unknown[0].at}.mediaType`,
+      );
+    }
     throw new RestoreError(
       "incomplete-checkpoint",
       decoded.criuImage
@@ -156,6 +164,19 @@ export function decodeCheckpointIndex(bytes: Buffer, where: string): CheckpointI
     throw invalid("legacy checkpoint has no base image manifest entry", "manifests");
   }
   return decoded;
+}
+
+/** Media types a containerd checkpoint index may hold. */
+function isKnownEntry(mediaType: string): boolean {
+  return (
+    mediaType === MediaType.criuImage ||
+    mediaType === MediaType.checkpointConfig ||
+    mediaType === MediaType.checkpointOptions ||
+    mediaType === MediaType.runtimeOptions ||
+    isLayer(mediaType) ||
+    isManifest(mediaType) ||
+    isManifestList(mediaType)
+  );
 }
 
 /** Decodes a manifest or manifest list blob. */

@@ -129,6 +129,8 @@ export interface UnaryMethods {
   "images.Delete": [{ name: string; sync?: boolean }, Empty];
   "content.Info": [{ digest: string }, { info: ContentInfo }];
   "content.Delete": [{ digest: string }, Empty];
+  "content.Update": [{ info: { digest: string; labels?: Labels }; updateMask?: { paths: string[] } }, { info: ContentInfo }];
+  "content.Status": [{ ref: string }, { status: { ref: string; offset: number; total: number } }];
   "content.ListStatuses": [{ filters?: string[] }, { statuses: { ref: string; offset: number; total: number }[] }];
   "content.Abort": [{ ref: string }, Empty];
   "snapshots.Prepare": [
@@ -181,6 +183,7 @@ export interface UnaryMethods {
   "leases.Create": [{ id: string; labels?: Labels }, { lease: Lease }];
   "leases.Delete": [{ id: string; sync?: boolean }, Empty];
   "leases.List": [{ filters?: string[] }, { leases: Lease[] }];
+  "leases.AddResource": [{ id: string; resource: { id: string; type: string } }, Empty];
 }
 
 /** Server-streaming methods. */

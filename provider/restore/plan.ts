@@ -16,6 +16,7 @@ import {
 } from "../checkpoint/decode";
 import { MediaType, SPEC_TYPE_URL } from "../checkpoint/media-types";
 import { RestoreError, type RestoreErrorCode } from "./errors";
+import { invalidIdReason } from "./restore";
 
 /** Checkpoint indexes are a few KB; anything this big is not one. */
 const MAX_INDEX_BYTES = 4 * 1024 * 1024;
@@ -212,6 +213,12 @@ export async function planRestore(
   requirements: PlanRequirements = {},
 ): Promise<RestorePlan> {
   try {
+    // containerd's namespace rule; checked here, as the daemon's answer is untyped
+    // and grpc-js throws a plain Error for a non-ASCII header value.
+    const namespaceProblem = invalidIdReason(client.namespace);
+    if (namespaceProblem) {
+      throw new RestoreError("invalid-option", `namespace "${client.namespace}" ${namespaceProblem} (containerd's rule for namespaces)`, { subject: "namespace" });
+    }
     const { image } = await notFoundAs(
       client.call("images.Get", { name: ref }),
       () => new RestoreError("checkpoint-not-found", `checkpoint image ${ref} not found in namespace ${client.namespace}`, { subject: "checkpoint" }),
@@ -236,6 +243,8 @@ export async function planRestore(
       readRuntimeOptions(client, index.runtimeOptions),
       assertBlobPresent(client, index.criuImage, "CRIU image"),
       assertBlobPresent(client, index.rwLayer, "rw layer"),
+      // Modern restores resolve the base image by name; a missing entry still means an incomplete copy.
+      assertBlobPresent(client, index.baseImage, "base image manifest"),
       assertSnapshotterLoaded(client, index.snapshotter),
     ]);
     const plan: RestorePlan = {

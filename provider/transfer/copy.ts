@@ -1,0 +1,185 @@
+import { randomBytes } from "node:crypto";
+import type { ContainerdClient } from "../containerd/client";
+import { readBlob, readChunks, writeBlob } from "../containerd/content";
+import { isContainerdError, unlessNotFound } from "../containerd/errors";
+import type { Descriptor } from "../containerd/types";
+import { chainId } from "../checkpoint/chain-id";
+import { decodeCheckpointIndex, decodeImageConfig, decodeManifest, selectPlatform, type OciDescriptor } from "../checkpoint/decode";
+import { MediaType } from "../checkpoint/media-types";
+import { RestoreError } from "../restore/errors";
+import { daemonError } from "../restore/plan";
+
+export interface CopyOptions {
+  /** Image name on the target (default: the source ref). */
+  targetRef?: string;
+  /** Called after each blob that was copied or found present. */
+  onBlob?(blob: { digest: string; size: number; bytesWritten: number; resumedAt: number; existed: boolean }): void;
+}
+
+export interface CopyResult {
+  sourceRef: string;
+  targetRef: string;
+  /** The checkpoint index digest, identical on both daemons. */
+  digest: string;
+  /** Bytes streamed to the target in this call. */
+  bytesMoved: number;
+  blobsCopied: number;
+  blobsPresent: number;
+  baseImage: { name: string; created: boolean; unpacked: boolean };
+}
+
+const MAX_METADATA_BYTES = 16 * 1024 * 1024;
+const LEASE_TTL_MS = 60 * 60 * 1000;
+
+/** One blob to bring over, with the GC labels it must carry on the target. */
+interface BlobCopy {
+  descriptor: Descriptor;
+  labels?: Record<string, string>;
+}
+
+const gcLabels = (prefix: string, children: Descriptor[]) =>
+  Object.fromEntries(children.map((c, i) => [`containerd.io/gc.ref.content.${prefix}${i}`, c.digest]));
+
+/** The base image's blobs (list → manifest → config, layers), children first. */
+async function baseImageBlobs(source: ContainerdClient, target: Descriptor, platform: { os: string; architecture: string }) {
+  const blobs: BlobCopy[] = [];
+  let manifestDesc = target;
+  let manifest = decodeManifest(await readBlob(source, target.digest, MAX_METADATA_BYTES), target.mediaType, target.digest);
+  let list: BlobCopy | undefined;
+  if (manifest.kind === "list") {
+    const chosen = selectPlatform(manifest.manifests, platform);
+    if (!chosen) throw new RestoreError("no-matching-platform", `base image manifest list ${target.digest} has no ${platform.os}/${platform.architecture} manifest`);
+    list = { descriptor: target, labels: gcLabels("m.", [chosen]) };
+    manifestDesc = chosen;
+    manifest = decodeManifest(await readBlob(source, chosen.digest, MAX_METADATA_BYTES), chosen.mediaType, chosen.digest);
+    if (manifest.kind !== "manifest") throw new RestoreError("base-image-invalid", `manifest ${chosen.digest} is a nested list`);
+  }
+  const config = decodeImageConfig(await readBlob(source, manifest.config.digest, MAX_METADATA_BYTES), manifest.config.digest);
+  blobs.push(...manifest.layers.map((layer) => ({ descriptor: layer })), { descriptor: manifest.config });
+  blobs.push({ descriptor: manifestDesc, labels: { "containerd.io/gc.ref.content.config": manifest.config.digest, ...gcLabels("l.", manifest.layers) } });
+  if (list) blobs.push(list);
+  return { blobs, layers: manifest.layers as Descriptor[], configDigest: manifest.config.digest, diffIds: config.diffIds };
+}
+
+/** Brings one blob to the target: streamed (resuming an interrupted ingest), or labelled if present. */
+async function copyBlob(source: ContainerdClient, target: ContainerdClient, blob: BlobCopy) {
+  const { digest, size } = blob.descriptor;
+  const present = await unlessNotFound(target.call("content.Info", { digest }));
+  if (present) {
+    await target.call("leases.AddResource", { id: target.lease!, resource: { id: digest, type: "content" } });
+    if (blob.labels) await setLabels(target, digest, blob.labels);
+    return { digest, size, bytesWritten: 0, resumedAt: 0, existed: true };
+  }
+  const written = await writeBlob(target, `copy-${digest}`, { digest, size, labels: blob.labels }, (offset) => readChunks(source, digest, offset));
+  return { digest, size, ...written };
+}
+
+async function setLabels(client: ContainerdClient, digest: string, labels: Record<string, string>): Promise<void> {
+  await client.call("content.Update", { info: { digest, labels }, updateMask: { paths: Object.keys(labels).map((k) => `labels.${k}`) } });
+}
+
+async function putImage(client: ContainerdClient, name: string, target: Descriptor): Promise<void> {
+  try {
+    await client.call("images.Create", { image: { name, target } });
+  } catch (err) {
+    if (!isContainerdError(err, "already-exists")) throw err;
+    await client.call("images.Update", { image: { name, target }, updateMask: { paths: ["target"] } });
+  }
+}
+
+/**
+ * Unpacks the base image into `snapshotter` on the target unless its chain id
+ * snapshot exists: each missing layer is prepared on its parent, applied and
+ * committed under its chain id; the config blob is labelled so GC keeps them.
+ */
+async function unpackBaseImage(client: ContainerdClient, snapshotter: string, layers: Descriptor[], diffIds: string[], configDigest: string): Promise<boolean> {
+  let parent = "";
+  let unpacked = false;
+  for (let i = 0; i < layers.length; i++) {
+    const chain = chainId(diffIds.slice(0, i + 1));
+    const exists = await unlessNotFound(client.call("snapshots.Stat", { snapshotter, key: chain }));
+    if (!exists) {
+      const key = `extract-${randomBytes(4).toString("hex")}-${chain}`;
+      const { mounts } = await client.call("snapshots.Prepare", { snapshotter, key, parent });
+      try {
+        const { applied } = await client.call("diff.Apply", { diff: layers[i], mounts });
+        if (applied.digest !== diffIds[i]) {
+          throw new RestoreError("base-image-invalid", `layer ${layers[i].digest} unpacked to ${applied.digest}, but the image config says ${diffIds[i]}`);
+        }
+        await client.call("snapshots.Commit", { snapshotter, name: chain, key });
+      } catch (err) {
+        await unlessNotFound(client.call("snapshots.Remove", { snapshotter, key }));
+        throw err;
+      }
+      unpacked = true;
+    }
+    parent = chain;
+  }
+  if (parent) await setLabels(client, configDigest, { [`containerd.io/gc.ref.snapshot.${snapshotter}`]: parent });
+  return unpacked;
+}
+
+/**
+ * Copies checkpoint `ref` from `source` to `target`: the index and every blob it
+ * references, plus the base image (manifest, config, layers) and its image record
+ * when the target lacks them, then unpacks the base image into the checkpoint's
+ * snapshotter if its chain id snapshot is missing. Blobs stream through
+ * (Content.Read → Content.Write, the daemon checks each digest); an interrupted
+ * copy resumes from the target's ingest offsets when run again (its lease is
+ * kept for an hour for that).
+ */
+export async function copyCheckpoint(source: ContainerdClient, target: ContainerdClient, ref: string, options: CopyOptions = {}): Promise<CopyResult> {
+  const targetRef = options.targetRef ?? ref;
+  try {
+    const { image } = await source.call("images.Get", { name: ref }).catch((err: unknown) => {
+      if (isContainerdError(err, "not-found")) throw new RestoreError("checkpoint-not-found", `checkpoint image ${ref} not found on the source daemon (namespace ${source.namespace})`, { cause: err });
+      throw err;
+    });
+    if (image.target.mediaType !== MediaType.ociIndex) throw new RestoreError("not-a-checkpoint", `${ref} is not a checkpoint: its target is ${image.target.mediaType}`);
+    const indexBytes = await readBlob(source, image.target.digest, MAX_METADATA_BYTES);
+    const index = decodeCheckpointIndex(indexBytes, `${ref}@${image.target.digest}`);
+    const entries = (JSON.parse(indexBytes.toString("utf8")) as { manifests: Descriptor[] }).manifests;
+    const platform = (index.criuImage as OciDescriptor | undefined)?.platform ?? { os: "linux", architecture: "amd64" };
+
+    const baseTarget =
+      index.format === "modern" ? (await source.call("images.Get", { name: index.imageName })).image.target : (index.baseImage as Descriptor);
+    const base = await baseImageBlobs(source, baseTarget, platform);
+    const baseDigests = new Set(base.blobs.map((b) => b.descriptor.digest));
+    const blobs: BlobCopy[] = [
+      ...base.blobs,
+      ...entries.filter((e) => !baseDigests.has(e.digest)).map((descriptor) => ({ descriptor })),
+      { descriptor: image.target, labels: gcLabels("", entries) },
+    ];
+
+    // One lease per checkpoint: a failed copy leaves it (with its ingests) for the next try to resume.
+    const leaseId = `containerd-restore.copy.${image.target.digest.slice(7, 23)}`;
+    await target.call("leases.Create", { id: leaseId, labels: { "containerd.io/gc.expire": new Date(Date.now() + LEASE_TTL_MS).toISOString() } }).catch((err: unknown) => {
+      if (!isContainerdError(err, "already-exists")) throw err;
+    });
+    const leased = target.withLease(leaseId);
+    let bytesMoved = 0;
+    let blobsCopied = 0;
+    for (const blob of blobs) {
+      const result = await copyBlob(source, leased, blob);
+      bytesMoved += result.bytesWritten;
+      if (!result.existed) blobsCopied++;
+      options.onBlob?.(result);
+    }
+    const baseImageExists = await unlessNotFound(target.call("images.Get", { name: index.imageName }));
+    if (!baseImageExists) await putImage(leased, index.imageName, baseTarget);
+    const unpacked = await unpackBaseImage(leased, index.snapshotter, base.layers, base.diffIds, base.configDigest);
+    await putImage(leased, targetRef, image.target);
+    await target.call("leases.Delete", { id: leaseId });
+    return {
+      sourceRef: ref,
+      targetRef,
+      digest: image.target.digest,
+      bytesMoved,
+      blobsCopied,
+      blobsPresent: blobs.length - blobsCopied,
+      baseImage: { name: index.imageName, created: !baseImageExists, unpacked },
+    };
+  } catch (err) {
+    throw daemonError(err);
+  }
+}

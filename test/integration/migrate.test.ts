@@ -1,0 +1,167 @@
+/**
+ * Checkpointing over gRPC and copying checkpoints between two private daemons:
+ * the checkpoint restores, a second checkpoint of the same container works
+ * (containerd 1.6's re-checkpoint bug is worked around), the copy restores on the
+ * target with the count continuing, an interrupted copy resumes, a corrupted
+ * blob is refused by digest.
+ */
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import {
+  checkpointContainer,
+  connect,
+  copyCheckpoint,
+  isContainerdError,
+  planRestore,
+  restore,
+  teardown,
+  type ContainerdClient,
+} from "../../provider/index";
+import { readChunks, writeBlob } from "../../provider/containerd/content";
+import {
+  MediaType,
+  assertInventoryUnchanged,
+  findEntry,
+  importBaseImage,
+  readCountSettled,
+  readIndex,
+  readLog,
+  runCounter,
+  startContainerd,
+  takeInventory,
+  uniqueId,
+  waitFor,
+  waitForCount,
+  removeContainer,
+  type PrivateContainerd,
+} from "../harness";
+
+const QUICK = { graceMs: 300 };
+let a: PrivateContainerd;
+let b: PrivateContainerd;
+let ca: ContainerdClient;
+let cb: ContainerdClient;
+
+before(async () => {
+  [a, b] = await Promise.all([startContainerd(), startContainerd()]);
+  ca = connect(a.address, { namespace: a.namespace });
+  cb = connect(b.address, { namespace: b.namespace });
+  await importBaseImage(a);
+});
+
+after(async () => {
+  ca?.close();
+  cb?.close();
+  await Promise.all([a?.stop(), b?.stop()]);
+});
+
+const counts = (logPath: string) => readLog(logPath).filter((l) => /^\d+$/.test(l)).map(Number);
+
+describe("checkpointContainer", () => {
+  test("checkpoints a running container twice; both restore, the original keeps running", async () => {
+    const id = uniqueId("orig");
+    const { pid } = await runCounter(a, id, (await importBaseImage(a)).name);
+    await waitForCount(pid, 5);
+    const first = await checkpointContainer(ca, id, { ref: "checkpoint/orig:1" });
+    await waitForCount(pid, (await readCountSettled(pid)) + 3);
+    const second = await checkpointContainer(ca, id, { ref: "checkpoint/orig:2" });
+    assert.notEqual(first.digest, second.digest);
+    assert.ok(second.criuImageBytes > 0);
+    for (const ref of ["checkpoint/orig:1", "checkpoint/orig:2"]) {
+      const index = await readIndex(a, (await planRestore(ca, ref)).checkpoint.digest);
+      assert.ok(findEntry(index, MediaType.criuCheckpoint) && findEntry(index, MediaType.checkpointConfig), `${ref} has CRIU image and spec`);
+    }
+    assert.ok((await readCountSettled(pid)) > 0, "the original still runs");
+
+    const restored = uniqueId("back");
+    const logPath = path.join(a.logDir, `${restored}.log`);
+    await restore(ca, await planRestore(ca, "checkpoint/orig:2"), { id: restored, logPath });
+    const [resumed] = await waitFor(() => (counts(logPath).length ? counts(logPath) : undefined), 10_000, () => "restored counts");
+    assert.ok(resumed > 5, `restored from the second checkpoint at ${resumed}`);
+    await teardown(ca, restored, QUICK);
+    await removeContainer(a, id);
+  });
+});
+
+describe("copyCheckpoint", () => {
+  let ref: string;
+  let countAtCheckpoint: number;
+
+  before(async () => {
+    const id = uniqueId("mig");
+    const { pid } = await runCounter(a, id, (await importBaseImage(a)).name);
+    await waitForCount(pid, 8);
+    countAtCheckpoint = await readCountSettled(pid);
+    ref = "checkpoint/mig:v1";
+    await checkpointContainer(ca, id, { ref, leaveRunning: false });
+    await removeContainer(a, id);
+  });
+
+  test("copies to a daemon that has nothing, unpacks the base image, and the count continues there", async () => {
+    const before = await takeInventory(b);
+    const result = await copyCheckpoint(ca, cb, ref);
+    assert.ok(result.bytesMoved > 0);
+    assert.equal(result.baseImage.created, true);
+    assert.equal(result.baseImage.unpacked, true);
+    const plan = await planRestore(cb, ref);
+    assert.equal(plan.checkpoint.digest, result.digest, "identical index digest on the target");
+
+    const id = uniqueId("onb");
+    const logPath = path.join(b.logDir, `${id}.log`);
+    await restore(cb, plan, { id, logPath });
+    const [resumed] = await waitFor(() => (counts(logPath).length ? counts(logPath) : undefined), 10_000, () => "counts on b");
+    assert.ok(resumed > countAtCheckpoint, `counting on b resumed at ${resumed}, checkpoint at ≥ ${countAtCheckpoint}`);
+    await teardown(cb, id, QUICK);
+
+    const again = await copyCheckpoint(ca, cb, ref);
+    assert.equal(again.bytesMoved, 0, "a second copy moves nothing");
+    assert.equal(again.baseImage.unpacked, false);
+    await b.ctr(["images", "rm", ref, again.baseImage.name]);
+    await assertInventoryUnchanged(b, before, "after removing the copied images");
+  });
+
+  test("an interrupted copy resumes from the target's ingest and ends with identical digests", async () => {
+    const index = await readIndex(a, (await planRestore(ca, ref)).checkpoint.digest);
+    const criu = findEntry(index, MediaType.criuCheckpoint)!;
+    // First attempt: the source stream breaks after the first chunk.
+    const lease = `containerd-restore.copy.${(await planRestore(ca, ref)).checkpoint.digest.slice(7, 23)}`;
+    await cb.call("leases.Create", { id: lease, labels: { "containerd.io/gc.expire": new Date(Date.now() + 600_000).toISOString() } });
+    const broken = async function* () {
+      for await (const chunk of readChunks(ca, criu.digest, 0)) {
+        yield chunk.subarray(0, Math.min(chunk.length, 64 * 1024));
+        throw new Error("stream broken");
+      }
+    };
+    await assert.rejects(writeBlob(cb.withLease(lease), `copy-${criu.digest}`, { digest: criu.digest, size: criu.size }, broken), /stream broken/);
+    const { statuses } = await cb.call("content.ListStatuses", {});
+    assert.ok(statuses.some((s) => s.ref === `copy-${criu.digest}` && s.offset > 0), "the partial ingest is kept");
+
+    const resumed: number[] = [];
+    const result = await copyCheckpoint(ca, cb, ref, { onBlob: (blob) => blob.resumedAt > 0 && resumed.push(blob.resumedAt) });
+    assert.deepEqual(resumed, [64 * 1024], "the CRIU image resumed where it broke");
+    const { info } = await cb.call("content.Info", { digest: criu.digest });
+    assert.equal(info.size, criu.size);
+    assert.equal((await planRestore(cb, ref)).checkpoint.digest, result.digest);
+    assert.deepEqual((await cb.call("content.ListStatuses", {})).statuses, [], "no ingest left");
+    await b.ctr(["images", "rm", ref]);
+  });
+
+  test("a blob corrupted in transit is refused by digest", async () => {
+    const index = await readIndex(a, (await planRestore(ca, ref)).checkpoint.digest);
+    const criu = findEntry(index, MediaType.criuCheckpoint)!;
+    const corrupted = async function* () {
+      for await (const chunk of readChunks(ca, criu.digest, 0)) {
+        const copy = Buffer.from(chunk);
+        copy[0] ^= 0xff;
+        yield copy;
+      }
+    };
+    await b.ctr(["content", "rm", criu.digest]).catch(() => undefined);
+    const err = await writeBlob(cb, `corrupt-${criu.digest}`, { digest: criu.digest, size: criu.size }, corrupted).catch((e: unknown) => e);
+    assert.ok(isContainerdError(err, "failed-precondition"), `refused: ${err}`);
+    assert.match((err as Error).message, /digest/);
+    await cb.call("content.Abort", { ref: `corrupt-${criu.digest}` }).catch(() => undefined);
+    await assert.rejects(cb.call("content.Info", { digest: criu.digest }), /not found/);
+  });
+});
