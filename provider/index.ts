@@ -24,3 +24,4 @@ export { checkpointContainer } from "./checkpoint/create";
 export type { CheckpointOptions, CheckpointResult } from "./checkpoint/create";
 export { copyCheckpoint } from "./transfer/copy";
 export type { CopyOptions, CopyResult } from "./transfer/copy";
+export { imageDigest, removeImage } from "./checkpoint/images";

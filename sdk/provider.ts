@@ -1,16 +1,17 @@
 import type * as pulumi from "@pulumi/pulumi";
+import type { ProviderKind } from "../provider/pulumi/index";
 
 /**
- * The serialized dynamic provider. Pulumi stores this object's code in state and
- * runs it in the provider process, so it stays tiny: each method loads the real
+ * The serialized dynamic providers. Pulumi stores this code in state and runs it
+ * in the provider process, so it stays tiny: each method loads the real
  * implementation there. By package name first (works wherever the stack's
  * project has this package installed, and survives the project moving); by the
  * absolute path captured here otherwise (this repo's own tests).
  */
-const IMPLEMENTATION_PATH = require.resolve("../provider/pulumi/dynamic");
+const IMPLEMENTATION_PATH = require.resolve("../provider/pulumi/index");
 const PACKAGE_ENTRY = "pulumi-containerd-restore/dynamic-provider";
 
-function implementation(): typeof import("../provider/pulumi/dynamic") {
+function implementation(): typeof import("../provider/pulumi/index") {
   try {
     return require(PACKAGE_ENTRY);
   } catch (err) {
@@ -19,26 +20,29 @@ function implementation(): typeof import("../provider/pulumi/dynamic") {
   }
 }
 
-class RestoredContainerProvider implements pulumi.dynamic.ResourceProvider {
+class DynamicProvider implements pulumi.dynamic.ResourceProvider {
+  constructor(private readonly kind: ProviderKind) {}
   check(olds: any, news: any) {
-    return implementation().check(olds, news);
+    return implementation().providers[this.kind].check(olds, news);
   }
   diff(id: string, olds: any, news: any) {
-    return implementation().diff(id, olds, news);
+    return implementation().providers[this.kind].diff(id, olds, news);
   }
   create(inputs: any) {
-    return implementation().create(inputs);
+    return implementation().providers[this.kind].create(inputs);
   }
   read(id: string, props: any) {
-    return implementation().read(id, props);
+    return implementation().providers[this.kind].read(id, props);
   }
   update(id: string, olds: any, news: any) {
-    return implementation().update(id, olds, news);
+    return implementation().providers[this.kind].update(id, olds, news);
   }
   delete(id: string, props: any) {
-    return implementation().remove(id, props);
+    return implementation().providers[this.kind].delete(id, props);
   }
 }
 
-/** One instance: serialized once per process. */
-export const restoredContainerProvider = new RestoredContainerProvider();
+/** One instance per kind: each is serialized once per process. */
+export const restoredContainerProvider = new DynamicProvider("RestoredContainer");
+export const containerCheckpointProvider = new DynamicProvider("ContainerCheckpoint");
+export const checkpointCopyProvider = new DynamicProvider("CheckpointCopy");

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { withSecretTls, type DaemonTls } from "./daemon";
 import { restoredContainerProvider } from "./provider";
 
 /** One step of the restore, and what it uses (see `RestoredContainer.plan`). */
@@ -38,7 +39,7 @@ export interface RestoredContainerArgs {
    * Mutual TLS for a `tcp://` address: PEM CA certificate, client certificate and key.
    * Pass them as `pulumi.secret(...)`; they are kept secret in state.
    */
-  tls?: pulumi.Input<{ ca: pulumi.Input<string>; cert: pulumi.Input<string>; key: pulumi.Input<string>; serverName?: pulumi.Input<string> }>;
+  tls?: pulumi.Input<DaemonTls>;
   /** Allow plaintext `tcp://` (no TLS). Default false: plaintext TCP is refused at check. */
   insecure?: pulumi.Input<boolean>;
 }
@@ -112,7 +113,7 @@ export class RestoredContainer extends pulumi.dynamic.Resource {
         restoreDurationMs: undefined,
         plan: undefined,
       },
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "tls"] },
+      withSecretTls(opts, ["tls"]),
       "containerd",
       "RestoredContainer",
     );

@@ -25,6 +25,7 @@ import {
   type CheckedInputs,
   type Inputs,
 } from "./inputs";
+import { withClient } from "./daemon";
 
 /** Outputs: the checked inputs (diff gets old outputs, not old inputs) plus what the daemon says. */
 export interface Outputs extends CheckedInputs {
@@ -45,18 +46,6 @@ export interface Outputs extends CheckedInputs {
 }
 
 type Raw = Record<string, unknown>;
-
-async function withClient<T>(
-  inputs: Pick<Inputs, "address" | "namespace" | "tls" | "insecure">,
-  use: (client: ReturnType<typeof connect>) => Promise<T>,
-): Promise<T> {
-  const client = connect(inputs.address, { namespace: inputs.namespace, tls: inputs.tls, insecure: inputs.insecure });
-  try {
-    return await use(client);
-  } finally {
-    client.close();
-  }
-}
 
 /** Which input a restore error is about. */
 function propertyOf(err: RestoreError): string {

@@ -12,13 +12,15 @@ const idRule = (field: string) => (value: string, ctx: z.RefinementCtx) => {
   if (why) ctx.addIssue({ code: "custom", message: `${field} "${value}" ${why}` });
 };
 
-/** The RestoredContainer inputs, validated once; defaults applied. */
-export const inputsSchema = z.object({
-  checkpoint: z
-    .string({ error: "checkpoint is required: the checkpoint image ref (tag or name@sha256:…) in the daemon's image store" })
-    .min(1, "checkpoint must not be empty")
-    .regex(/^\S+$/, "checkpoint must be an image ref without spaces (e.g. checkpoint/app:v1)"),
-  name: z.string().superRefine(idRule("name")).optional(),
+/** An image ref: a tag or `name@sha256:…`, no spaces. */
+const imageRef = (field: string) =>
+  z
+    .string({ error: `${field} is required: a checkpoint image ref (tag or name@sha256:…) in the daemon's image store` })
+    .min(1, `${field} must not be empty`)
+    .regex(/^\S+$/, `${field} must be an image ref without spaces (e.g. checkpoint/app:v1)`);
+
+/** How to reach a daemon: shared by every resource. */
+const daemonFields = {
   address: z
     .string()
     .default(DEFAULT_ADDRESS)
@@ -30,6 +32,27 @@ export const inputsSchema = z.object({
       }
     }),
   namespace: z.string().default(DEFAULT_NAMESPACE).superRefine(idRule("namespace")),
+  /** Mutual TLS for a tcp:// address (PEM); pass them as secrets. */
+  tls: z
+    .object({
+      ca: z.string().min(1, "tls.ca must be a PEM certificate"),
+      cert: z.string().min(1, "tls.cert must be a PEM certificate"),
+      key: z.string().min(1, "tls.key must be a PEM private key"),
+      serverName: z.string().optional(),
+    })
+    .optional(),
+  /** Allow plaintext tcp:// (no TLS). */
+  insecure: z.boolean().default(false),
+};
+
+/** Set by the SDK: the Pulumi resource name, the stem of auto-generated names. */
+const resourceName = z.string().min(1);
+
+/** The RestoredContainer inputs, validated once; defaults applied. */
+export const inputsSchema = z.object({
+  checkpoint: imageRef("checkpoint"),
+  name: z.string().superRefine(idRule("name")).optional(),
+  ...daemonFields,
   live: z.boolean().default(true),
   restoreRw: z.boolean().default(true),
   stopSignal: z
@@ -52,29 +75,46 @@ export const inputsSchema = z.object({
       }
     }),
   logPath: z.string().startsWith("/", "logPath must be an absolute path on the daemon host").optional(),
-  /** Set by the SDK: the Pulumi resource name, the stem of the auto-generated container id. */
-  resourceName: z.string().min(1),
+  resourceName,
   /** Set by the SDK: `<project>/<stack>/<resource name>`, recorded on the container. */
   owner: z.string().min(1).optional(),
-  /** Mutual TLS for a tcp:// address (PEM); pass them as secrets. */
-  tls: z
-    .object({
-      ca: z.string().min(1, "tls.ca must be a PEM certificate"),
-      cert: z.string().min(1, "tls.cert must be a PEM certificate"),
-      key: z.string().min(1, "tls.key must be a PEM private key"),
-      serverName: z.string().optional(),
-    })
-    .optional(),
-  /** Allow plaintext tcp:// (no TLS). */
-  insecure: z.boolean().default(false),
 });
 
 export type Inputs = z.infer<typeof inputsSchema>;
 
+/** The ContainerCheckpoint inputs. */
+export const checkpointInputsSchema = z.object({
+  containerId: z.string({ error: "containerId is required: the running container to checkpoint" }).superRefine(idRule("containerId")),
+  ref: imageRef("ref").optional(),
+  ...daemonFields,
+  leaveRunning: z.boolean().default(true),
+  includeRw: z.boolean().default(true),
+  resourceName,
+});
+
+export type CheckpointInputs = z.infer<typeof checkpointInputsSchema>;
+
+/** The CheckpointCopy inputs: a checkpoint on one daemon, copied to another. */
+export const copyInputsSchema = z.object({
+  source: z.object({ ...daemonFields, ref: imageRef("source.ref") }, { error: "source is required: { address, namespace, ref }" }),
+  target: z.object({ ...daemonFields, ref: imageRef("target.ref").optional() }, { error: "target is required: { address, namespace }" }),
+  resourceName,
+});
+
+export type CopyInputs = z.infer<typeof copyInputsSchema>;
+
+/** A validated daemon connection, as every resource's inputs carry it. */
+export type Daemon = Pick<Inputs, "address" | "namespace" | "tls" | "insecure">;
+
 /** tcp:// needs TLS material or an explicit insecure: true; checked with the address. */
-export function transportFailures(inputs: Pick<Inputs, "address" | "tls" | "insecure">): CheckFailure[] {
-  if (!inputs.address.startsWith("tcp://") || inputs.tls || inputs.insecure) return [];
-  return [{ property: "address", reason: `${inputs.address} is plaintext TCP: give tls (ca, cert, key) for mutual TLS, or set insecure: true to allow plaintext` }];
+export function transportFailures(daemon: Daemon, prefix = ""): CheckFailure[] {
+  if (!daemon.address.startsWith("tcp://") || daemon.tls || daemon.insecure) return [];
+  return [
+    {
+      property: `${prefix}address`,
+      reason: `${daemon.address} is plaintext TCP: give tls (ca, cert, key) for mutual TLS, or set insecure: true to allow plaintext`,
+    },
+  ];
 }
 
 /** Checked inputs: the user's, with defaults, plus what check resolved. */
@@ -92,28 +132,46 @@ export interface CheckFailure {
 
 export const isUnknown = (value: unknown): boolean => value === UNKNOWN;
 
-/** Keys whose value is still unknown (preview). */
+/** True when the value is unknown or holds an unknown anywhere inside. */
+function holdsUnknown(value: unknown): boolean {
+  if (isUnknown(value)) return true;
+  return typeof value === "object" && value !== null && Object.values(value).some(holdsUnknown);
+}
+
+/** Keys whose value is (or holds something) still unknown (preview). */
 export function unknownKeys(news: Record<string, unknown>): Set<string> {
-  return new Set(Object.keys(news).filter((key) => isUnknown(news[key])));
+  return new Set(Object.keys(news).filter((key) => holdsUnknown(news[key])));
 }
 
 /**
- * Validates raw inputs. Unknown values are not validated and are passed through;
- * failures name the property and say what to do.
+ * Validates raw inputs against `schema`. Unknown values are not validated and
+ * are passed through as the unknown sentinel; failures name the property and say
+ * what to do. `daemons` names where daemon connections sit ("" for top level).
  */
-export function validateInputs(news: Record<string, unknown>): { inputs?: Inputs; failures: CheckFailure[] } {
+export function validate<S extends z.ZodObject>(
+  schema: S,
+  news: Record<string, unknown>,
+  daemons: string[] = [""],
+): { inputs?: z.infer<S>; failures: CheckFailure[] } {
   const unknown = unknownKeys(news);
   const known = Object.fromEntries(Object.entries(news).filter(([key]) => !unknown.has(key) && key !== "__provider"));
-  const schema = inputsSchema.partial(Object.fromEntries([...unknown].map((k) => [k, true])) as never);
-  const parsed = schema.safeParse(known);
+  const parsed = schema.partial(Object.fromEntries([...unknown].map((k) => [k, true])) as never).safeParse(known);
   if (!parsed.success) {
-    return {
-      failures: parsed.error.issues.map((issue) => ({ property: issue.path.map(String).join("."), reason: issue.message })),
-    };
+    return { failures: parsed.error.issues.map((issue) => ({ property: issue.path.map(String).join("."), reason: issue.message })) };
   }
-  const inputs = { ...parsed.data, ...Object.fromEntries([...unknown].map((k) => [k, UNKNOWN])) } as Inputs;
-  const transport = unknown.has("address") || unknown.has("tls") ? [] : transportFailures(inputs);
-  return transport.length ? { failures: transport } : { inputs, failures: [] };
+  const inputs = { ...(parsed.data as object), ...Object.fromEntries([...unknown].map((k) => [k, UNKNOWN])) } as Record<string, unknown>;
+  const transport = daemons.flatMap((at) => {
+    const daemon = (at ? inputs[at] : inputs) as Daemon | string;
+    const prefix = at ? `${at}.` : "";
+    if (typeof daemon !== "object" || unknown.has(at || "address") || unknown.has(at || "tls")) return [];
+    return transportFailures(daemon, prefix);
+  });
+  return transport.length ? { failures: transport } : { inputs: inputs as z.infer<S>, failures: [] };
+}
+
+/** Validates RestoredContainer inputs. */
+export function validateInputs(news: Record<string, unknown>): { inputs?: Inputs; failures: CheckFailure[] } {
+  return validate(inputsSchema, news);
 }
 
 /**

@@ -1,0 +1,78 @@
+/** The ContainerCheckpoint dynamic provider: a checkpoint image made from a running container. */
+import { randomBytes } from "node:crypto";
+import { RestoreError, checkpointContainer, imageDigest, inspect, removeImage } from "../index";
+import { withClient } from "./daemon";
+import { isUnknown, validate, checkpointInputsSchema, type CheckFailure, type CheckpointInputs } from "./inputs";
+
+type Raw = Record<string, unknown>;
+
+export interface CheckpointOutputs extends CheckpointInputs {
+  ref: string;
+  digest: string;
+  criuImageBytes: number;
+  checkpointedAt: string;
+  durationMs: number;
+}
+
+/** `checkpoint/<resource name>:<random>` unless the user named it; kept for the same resource. */
+function refFor(inputs: CheckpointInputs, olds: Partial<CheckpointInputs>): string {
+  if (inputs.ref !== undefined) return inputs.ref;
+  if (olds.ref && olds.resourceName === inputs.resourceName && (olds as { autoRef?: boolean }).autoRef) return olds.ref;
+  const stem = inputs.resourceName.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[._-]+|[._-]+$/g, "") || "checkpoint";
+  return `checkpoint/${stem}:${randomBytes(4).toString("hex")}`;
+}
+
+/** Validates, names the image, and (daemon reachable) checks that the container runs. */
+export async function check(olds: Raw, news: Raw): Promise<{ inputs?: Raw; failures?: CheckFailure[] }> {
+  const { inputs, failures } = validate(checkpointInputsSchema, news);
+  if (!inputs) return { failures };
+  const checked = { ...inputs, ref: refFor(inputs, olds as Partial<CheckpointInputs>), autoRef: inputs.ref === undefined };
+  if (["containerId", "address", "namespace"].some((k) => isUnknown(inputs[k as keyof CheckpointInputs]))) return { inputs: checked };
+  try {
+    const state = await withClient(inputs, (client) => inspect(client, inputs.containerId));
+    if (!state || state.status !== "running") {
+      return { failures: [{ property: "containerId", reason: `container ${inputs.containerId} ${state ? `is ${state.status}` : "does not exist"} in namespace ${inputs.namespace}: only a running container can be checkpointed` }] };
+    }
+  } catch (err) {
+    if (err instanceof RestoreError) return { failures: [{ property: "address", reason: err.message }] };
+    throw err;
+  }
+  return { inputs: checked };
+}
+
+const REPLACE_KEYS = ["containerId", "ref", "address", "namespace", "leaveRunning", "includeRw"] as const;
+
+export async function diff(_id: string, olds: Raw, news: Raw) {
+  const replaces = REPLACE_KEYS.filter((k) => isUnknown(news[k]) || JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null));
+  const updates = ["tls", "insecure"].filter((k) => JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null));
+  return { changes: replaces.length + updates.length > 0, replaces, deleteBeforeReplace: news.autoRef === false };
+}
+
+export async function create(news: Raw): Promise<{ id: string; outs: CheckpointOutputs }> {
+  const inputs = news as unknown as CheckpointInputs & { ref: string };
+  const result = await withClient(inputs, (client) =>
+    checkpointContainer(client, inputs.containerId, { ref: inputs.ref, leaveRunning: inputs.leaveRunning, includeRw: inputs.includeRw }),
+  );
+  return {
+    id: `${inputs.namespace}/${result.ref}`,
+    outs: { ...inputs, ref: result.ref, digest: result.digest, criuImageBytes: result.criuImageBytes, checkpointedAt: result.checkpointedAt, durationMs: Math.round(result.durationMs) },
+  };
+}
+
+/** Refresh: an image that is gone leaves the state; a re-tagged one shows its new digest. */
+export async function read(id: string, props: Raw): Promise<{ id?: string; props?: Raw }> {
+  const olds = props as unknown as CheckpointOutputs;
+  const digest = await withClient(olds, (client) => imageDigest(client, olds.ref));
+  if (!digest) return {};
+  return { id, props: { ...olds, digest } };
+}
+
+export async function update(_id: string, olds: Raw, news: Raw) {
+  return { outs: { ...olds, tls: news.tls, insecure: news.insecure } };
+}
+
+/** Delete removes the image record; its content goes to containerd's GC. Use `retainOnDelete` to keep it. */
+export async function remove(_id: string, props: Raw): Promise<void> {
+  const olds = props as unknown as CheckpointOutputs;
+  await withClient(olds, (client) => removeImage(client, olds.ref));
+}

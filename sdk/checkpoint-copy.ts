@@ -1,0 +1,50 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { DaemonArgs } from "./daemon";
+import { withSecretTls } from "./daemon";
+import { checkpointCopyProvider } from "./provider";
+
+/** Arguments of a CheckpointCopy. Every change makes a new copy (replace). */
+export interface CheckpointCopyArgs {
+  /** Where the checkpoint is: daemon and image ref. A new digest behind the ref copies again. */
+  source: pulumi.Input<DaemonArgs & { ref: pulumi.Input<string> }>;
+  /** Where it goes: daemon and (default the source's) image ref. */
+  target: pulumi.Input<DaemonArgs & { ref?: pulumi.Input<string> }>;
+}
+
+/**
+ * A checkpoint copied from one containerd daemon to another: the index and every
+ * blob it names, the base image when the target lacks it (unpacked into the
+ * checkpoint's snapshotter), streamed Content.Read → Content.Write and checked by
+ * digest; an interrupted copy resumes. Delete removes the checkpoint image on the
+ * target (the base image stays).
+ *
+ * ## Example Usage
+ *
+ * ```ts
+ * const moved = new CheckpointCopy("to-b", {
+ *   source: { address: "unix:///run/containerd/containerd.sock", ref: "checkpoint/app:v1" },
+ *   target: { address: "tcp://host-b:7443", tls: pulumi.secret({ ca, cert, key }) },
+ * });
+ * new RestoredContainer("app-on-b", { checkpoint: moved.targetRef, address: "tcp://host-b:7443", tls: pulumi.secret({ ca, cert, key }) });
+ * ```
+ */
+export class CheckpointCopy extends pulumi.dynamic.Resource {
+  /** The checkpoint image name on the target. */
+  declare readonly targetRef: pulumi.Output<string>;
+  /** The checkpoint index digest (the same on both daemons). */
+  declare readonly digest: pulumi.Output<string>;
+  /** Bytes streamed to the target when the copy was made. */
+  declare readonly bytesMoved: pulumi.Output<number>;
+  declare readonly blobsCopied: pulumi.Output<number>;
+
+  constructor(name: string, args: CheckpointCopyArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      checkpointCopyProvider,
+      name,
+      { ...args, resourceName: name, targetRef: undefined, digest: undefined, bytesMoved: undefined, blobsCopied: undefined },
+      withSecretTls(opts, ["source", "target"]),
+      "containerd",
+      "CheckpointCopy",
+    );
+  }
+}

@@ -1,0 +1,50 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { DaemonArgs } from "./daemon";
+import { withSecretTls } from "./daemon";
+import { containerCheckpointProvider } from "./provider";
+
+/** Arguments of a ContainerCheckpoint. Every change makes a new checkpoint (replace). */
+export interface ContainerCheckpointArgs extends DaemonArgs {
+  /** The running container to checkpoint. */
+  containerId: pulumi.Input<string>;
+  /** Image name for the checkpoint. Default `checkpoint/<resource name>:<random>`. */
+  ref?: pulumi.Input<string>;
+  /** Keep the container running after the checkpoint. Default true. */
+  leaveRunning?: pulumi.Input<boolean>;
+  /** Include the container's filesystem changes (rw layer). Default true. */
+  includeRw?: pulumi.Input<boolean>;
+}
+
+/**
+ * A checkpoint image of a running container (the modern containerd format, with
+ * CRIU image, spec and rw layer), ready for `RestoredContainer` or `CheckpointCopy`.
+ * Delete removes the image record; use the `retainOnDelete` resource option to keep it.
+ *
+ * ## Example Usage
+ *
+ * ```ts
+ * const snapshot = new ContainerCheckpoint("app", { containerId: "app", address: "unix:///run/containerd/containerd.sock" });
+ * const copy = new RestoredContainer("app-copy", { checkpoint: snapshot.ref });
+ * ```
+ */
+export class ContainerCheckpoint extends pulumi.dynamic.Resource {
+  /** The checkpoint image name. */
+  declare readonly ref: pulumi.Output<string>;
+  /** The checkpoint index digest. */
+  declare readonly digest: pulumi.Output<string>;
+  /** Size of the CRIU image (process memory and state) in bytes. */
+  declare readonly criuImageBytes: pulumi.Output<number>;
+  declare readonly checkpointedAt: pulumi.Output<string>;
+  declare readonly durationMs: pulumi.Output<number>;
+
+  constructor(name: string, args: ContainerCheckpointArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      containerCheckpointProvider,
+      name,
+      { ...args, resourceName: name, ref: args.ref, digest: undefined, criuImageBytes: undefined, checkpointedAt: undefined, durationMs: undefined },
+      withSecretTls(opts, ["tls"]),
+      "containerd",
+      "ContainerCheckpoint",
+    );
+  }
+}

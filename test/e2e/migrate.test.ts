@@ -1,0 +1,112 @@
+/**
+ * Migration as a stack, through the real Pulumi engine: checkpoint a running
+ * container on daemon A, copy the checkpoint to daemon B, restore it on B where
+ * the count continues; destroy leaves both daemons as they were (the retained
+ * checkpoint aside).
+ */
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { after, before, test } from "node:test";
+import { CheckpointCopy, ContainerCheckpoint, RestoredContainer } from "../../sdk";
+import {
+  BASE_IMAGE_NAME,
+  importBaseImage,
+  readCountSettled,
+  readLog,
+  removeContainer,
+  runCounter,
+  startContainerd,
+  takeInventory,
+  uniqueId,
+  waitFor,
+  waitForCount,
+  type Inventory,
+  type PrivateContainerd,
+} from "../harness";
+import { newStack, type TestStack } from "./stack";
+
+let a: PrivateContainerd;
+let b: PrivateContainerd;
+let s: TestStack;
+let originalId: string;
+let originalPid: number;
+let beforeA: Inventory;
+let beforeB: Inventory;
+let baseChainId: string;
+
+before(async () => {
+  [a, b] = await Promise.all([startContainerd(), startContainerd()]);
+  const image = await importBaseImage(a);
+  baseChainId = image.chainId;
+  originalId = uniqueId("app");
+  ({ pid: originalPid } = await runCounter(a, originalId, image.name));
+  await waitForCount(originalPid, 5);
+  [beforeA, beforeB] = await Promise.all([takeInventory(a), takeInventory(b)]);
+  s = await newStack("restore-e2e-migrate", async () => {
+    const checkpoint = new ContainerCheckpoint(
+      "app",
+      { containerId: originalId, address: a.address, namespace: a.namespace, ref: "checkpoint/app:migrate" },
+      { retainOnDelete: true },
+    );
+    const copy = new CheckpointCopy("to-b", {
+      source: { address: a.address, namespace: a.namespace, ref: checkpoint.ref },
+      target: { address: b.address, namespace: b.namespace },
+    });
+    const restored = new RestoredContainer("app-on-b", {
+      checkpoint: copy.targetRef,
+      address: b.address,
+      namespace: b.namespace,
+      logPath: path.join(b.logDir, "app-on-b.log"),
+      stopTimeoutSeconds: 1,
+    });
+    return { digest: checkpoint.digest, copiedDigest: copy.digest, bytesMoved: copy.bytesMoved, pid: restored.pid, status: restored.status };
+  });
+});
+
+after(async () => {
+  await s?.remove();
+  await Promise.all([a?.stop(), b?.stop()]);
+});
+
+test("checkpoint on A, copy to B, restore on B: the restored process continues counting there", async () => {
+  const countBefore = await readCountSettled(originalPid);
+  const result = await s.stack.up();
+  assert.equal(result.summary.result, "succeeded");
+  const out = Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, v.value]));
+  assert.equal(out.copiedDigest, out.digest, "identical checkpoint digest on both daemons");
+  assert.ok(Number(out.bytesMoved) > 0);
+  assert.equal(out.status, "running");
+  const counts = await waitFor(() => {
+    const n = readLog(path.join(b.logDir, "app-on-b.log")).filter((l) => /^\d+$/.test(l)).map(Number);
+    return n.length ? n : undefined;
+  }, 10_000, () => "counts on B");
+  assert.ok(counts[0] > countBefore, `B resumed at ${counts[0]}; A was at ${countBefore} before the checkpoint`);
+  assert.ok((await readCountSettled(originalPid)) > countBefore, "the original on A keeps running (leaveRunning)");
+});
+
+test("a second up changes nothing", async () => {
+  const preview = await s.stack.preview();
+  assert.equal(preview.changeSummary.same, 4);
+});
+
+test("destroy leaves both daemons as they were, except the retained checkpoint on A and the base image B received", async () => {
+  await s.stack.destroy();
+  const afterB = await waitFor(async () => {
+    const inv = await takeInventory(b);
+    return inv.images.length === 1 ? inv : undefined;
+  }, 5000, () => "B's checkpoint image to go");
+  assert.deepEqual(afterB.containers, beforeB.containers);
+  assert.deepEqual(afterB.tasks, beforeB.tasks);
+  assert.deepEqual(afterB.leases, beforeB.leases);
+  assert.deepEqual(afterB.ingests, beforeB.ingests);
+  // The copy brought the base image (and unpacked it); it stays, since other copies may use it.
+  assert.deepEqual(afterB.images, [BASE_IMAGE_NAME]);
+  assert.deepEqual(afterB.snapshots.overlayfs.map((s) => s.slice(0, s.lastIndexOf(":"))), [baseChainId]);
+
+  const afterA = await takeInventory(a);
+  assert.deepEqual(afterA.containers, beforeA.containers);
+  assert.deepEqual(afterA.leases, beforeA.leases);
+  assert.deepEqual(afterA.snapshots, beforeA.snapshots);
+  assert.deepEqual(afterA.images, [...beforeA.images, "checkpoint/app:migrate"].sort(), "only the retained checkpoint is new on A");
+  await removeContainer(a, originalId);
+});
