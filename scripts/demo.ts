@@ -4,26 +4,9 @@
  * backend, the restored process continuing its count, then `pulumi destroy`.
  * Run it with `bash scripts/demo.sh`.
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { importBaseImage, makeCheckpoint, readLog, sleep, startContainerd, type PrivateContainerd } from "../test/harness";
-import { REPO_ROOT, newStack, type TestStack } from "../test/e2e/stack";
-
-const EXAMPLE = path.join(REPO_ROOT, "examples", "restore-counter");
-
-/** Lets the example import this package without an npm install of its own. */
-function linkPackageIntoExample(): void {
-  const link = path.join(EXAMPLE, "node_modules", "pulumi-containerd-restore");
-  fs.mkdirSync(path.dirname(link), { recursive: true });
-  if (!fs.existsSync(link)) fs.symlinkSync(REPO_ROOT, link, "dir");
-}
-
-/** Runs the example program (index.ts, loaded by Node's type stripping) and returns its exports. */
-async function exampleProgram(): Promise<Record<string, unknown>> {
-  const entry = path.join(EXAMPLE, "index.ts");
-  delete require.cache[entry];
-  return { ...(require(entry) as Record<string, unknown>) };
-}
+import { exampleProgram, newStack, type TestStack } from "../test/e2e/stack";
 
 const numbers = (logPath: string) => readLog(logPath).filter((line) => /^\d+$/.test(line)).map(Number);
 
@@ -37,9 +20,9 @@ async function main(): Promise<void> {
     const checkpoint = await makeCheckpoint(d, { ref: "checkpoint/counter:v1", image, minCount: 10 });
     console.log(`• checkpointed a counting container at count ${checkpoint.countBefore}–${checkpoint.countAfter} as ${checkpoint.ref} (${checkpoint.digest.slice(0, 19)}…); the original is gone`);
 
-    linkPackageIntoExample();
+    const example = exampleProgram("restore-counter");
     const logPath = path.join(d.logDir, "restored-counter.log");
-    stack = await newStack("restore-counter", exampleProgram, { main: EXAMPLE });
+    stack = await newStack("restore-counter", example.program, { main: example.dir });
     await stack.stack.setAllConfig({
       checkpoint: { value: checkpoint.ref },
       address: { value: d.address },
