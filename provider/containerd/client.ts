@@ -15,11 +15,13 @@ import type {
 export const DEFAULT_ADDRESS = "unix:///run/containerd/containerd.sock";
 export const DEFAULT_NAMESPACE = "default";
 
-/** Mutual-TLS material (PEM) for a `tcp://` daemon. */
+/** TLS material (PEM) for a `tcp://` daemon. */
 export interface TlsOptions {
+  /** CA certificate(s) the daemon's certificate must chain to. */
   ca: string;
-  cert: string;
-  key: string;
+  /** Client certificate for mutual TLS; give it with `key`, or neither when the daemon asks for none. */
+  cert?: string;
+  key?: string;
   /** Name to verify in the server certificate, when it differs from the address host. */
   serverName?: string;
 }
@@ -105,7 +107,15 @@ function channelTarget(address: string, options: ConnectOptions): [string, grpc.
   const target = `${parsed.host}:${parsed.port}`;
   if (options.tls) {
     const { ca, cert, key } = options.tls;
-    return [target, grpc.credentials.createSsl(Buffer.from(ca), Buffer.from(key), Buffer.from(cert))];
+    if (!ca || !cert !== !key) {
+      throw new ContainerdError(
+        "invalid-argument",
+        "connect",
+        `address "${address}": tls needs ca, and cert and key together (or neither when the daemon asks for no client certificate)`,
+        address,
+      );
+    }
+    return [target, grpc.credentials.createSsl(Buffer.from(ca), key ? Buffer.from(key) : null, cert ? Buffer.from(cert) : null)];
   }
   if (options.insecure) return [target, grpc.credentials.createInsecure()];
   throw new ContainerdError(
@@ -113,6 +123,26 @@ function channelTarget(address: string, options: ConnectOptions): [string, grpc.
     "connect",
     `address "${address}": tcp:// needs TLS material (ca, cert, key) or an explicit insecure: true`,
     address,
+  );
+}
+
+/** What a gRPC server that is not containerd's API (e.g. containerd's own tcp_address: CRI only) answers. */
+const NOT_CONTAINERD_API = /unknown service containerd\.services\./;
+
+/**
+ * A call's error as a ContainerdError. An endpoint that answers gRPC but lacks
+ * containerd's services is reported as unreachable, with what to do instead.
+ */
+function callError(err: unknown, method: string, address: string): ContainerdError {
+  const mapped = toContainerdError(err, method, address);
+  if (mapped.code !== "unimplemented" || !NOT_CONTAINERD_API.test(mapped.details)) return mapped;
+  return new ContainerdError(
+    "unavailable",
+    method,
+    `${mapped.details}: this endpoint does not serve containerd's API (containerd's own [grpc] tcp_address serves only CRI); ` +
+      "use the daemon's unix socket, or a TLS proxy in front of it",
+    address,
+    { cause: err },
   );
 }
 
@@ -182,6 +212,7 @@ export class ContainerdClient {
       } catch (err) {
         const delay = retries[attempt];
         if (!(err instanceof ContainerdError) || err.code !== "unavailable" || delay === undefined) throw err;
+        if (NOT_CONTAINERD_API.test(err.details)) throw err;
         if (options.signal?.aborted) throw err;
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
@@ -205,7 +236,7 @@ export class ContainerdClient {
         this.callOptions(method, options),
         (err, response) => {
           options.signal?.removeEventListener("abort", onAbort);
-          if (err) reject(withCallerStack(toContainerdError(err, method, this.address), callerStack));
+          if (err) reject(withCallerStack(callError(err, method, this.address), callerStack));
           else resolve(response as UnaryMethods[M][1]);
         },
       );
@@ -234,7 +265,7 @@ export class ContainerdClient {
     try {
       for await (const message of call) yield message as ServerStreamMethods[M][1];
     } catch (err) {
-      throw toContainerdError(err, method, this.address);
+      throw callError(err, method, this.address);
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
       call.cancel();
@@ -288,7 +319,7 @@ export class DuplexCall<M extends BidiStreamMethod> {
           this.call.off("error", onError);
         };
         const onDrain = () => (cleanup(), resolve());
-        const onError = (err: unknown) => (cleanup(), reject(toContainerdError(err, this.method, this.address)));
+        const onError = (err: unknown) => (cleanup(), reject(callError(err, this.method, this.address)));
         this.call.on("drain", onDrain);
         this.call.on("error", onError);
       });
@@ -302,7 +333,7 @@ export class DuplexCall<M extends BidiStreamMethod> {
       if (next.done) throw new ContainerdError("unknown", this.method, "stream closed by the daemon", this.address);
       return next.value;
     } catch (err) {
-      throw toContainerdError(err, this.method, this.address);
+      throw callError(err, this.method, this.address);
     }
   }
 

@@ -6,9 +6,11 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { listProcesses, mountsUnder, pidAlive, runProcess, signalPid, sleep, waitFor } from "./proc";
+import { freeLoopbackPort, startTlsGateway, type TlsGateway, type TlsMaterial } from "./tls";
 
 /** Options for {@link PrivateContainerd.ctr}. */
 export interface CtrOptions {
@@ -53,6 +55,19 @@ export interface PrivateContainerd {
   readonly tmpDir: string;
   /** Pid of the daemon, or undefined while it is not running. */
   readonly pid: number | undefined;
+  /**
+   * With the `tls` option: `tcp://127.0.0.1:PORT`, containerd's API over mutual TLS
+   * (server certificate `tls.server`, client certificates must chain to `tls.ca`),
+   * through a TLS gateway in front of the unix socket. Undefined otherwise.
+   */
+  readonly tcpAddress: string | undefined;
+  /**
+   * With the `tls` option: `tcp://127.0.0.1:PORT`, containerd's own `[grpc] tcp_address`
+   * with `tcp_tls_cert`/`tcp_tls_key`/`tcp_tls_ca` (mutual TLS by containerd itself).
+   * containerd serves only the CRI plugin there (disabled here), so every
+   * `containerd.services.*` call answers UNIMPLEMENTED; TLS handshakes are real.
+   */
+  readonly nativeTcpAddress: string | undefined;
   /** Runs `ctr -a SOCKET -n NS ...args` and returns stdout; rejects with {@link CtrError}. */
   ctr(args: string[], opts?: CtrOptions): Promise<string>;
   /** Like {@link PrivateContainerd.ctr} but returns stdout as raw bytes (e.g. `content get`). */
@@ -71,6 +86,20 @@ export interface PrivateContainerd {
 export interface StartContainerdOptions {
   /** Default namespace; a unique `t<hex>` when omitted. */
   namespace?: string;
+  /**
+   * Also listen on loopback TCP with mutual TLS (see {@link PrivateContainerd.tcpAddress}
+   * and {@link PrivateContainerd.nativeTcpAddress}). Material from `generateTlsMaterial()`;
+   * the daemon keeps its own copy of the files, so the material may be removed first.
+   */
+  tls?: TlsMaterial;
+}
+
+/** containerd's own TCP endpoint: loopback address and TLS files (inside the daemon dir). */
+interface TcpConfig {
+  address: string;
+  ca: string;
+  cert: string;
+  key: string;
 }
 
 const READY_TIMEOUT_MS = 20_000;
@@ -95,7 +124,8 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
   installSafetyNet();
   liveDaemons.add(daemon);
   try {
-    await daemon.start();
+    if (opts.tls) await daemon.enableTls(opts.tls);
+    else await daemon.start();
   } catch (err) {
     await daemon.stop().catch(() => undefined);
     throw err;
@@ -104,7 +134,7 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
 }
 
 /** Builds the daemon's config.toml. */
-function renderConfig(dir: string): string {
+function renderConfig(dir: string, tcp?: TcpConfig): string {
   const q = (s: string): string => JSON.stringify(s);
   return [
     "version = 2",
@@ -114,6 +144,15 @@ function renderConfig(dir: string): string {
     "",
     "[grpc]",
     `  address = ${q(path.join(dir, "containerd.sock"))}`,
+    // containerd 1.6 services/server/config: tcp_tls_cert turns TLS on, tcp_tls_ca requires client certs.
+    ...(tcp
+      ? [
+          `  tcp_address = ${q(tcp.address)}`,
+          `  tcp_tls_ca = ${q(tcp.ca)}`,
+          `  tcp_tls_cert = ${q(tcp.cert)}`,
+          `  tcp_tls_key = ${q(tcp.key)}`,
+        ]
+      : []),
     "",
     "[ttrpc]",
     `  address = ${q(path.join(dir, "containerd.sock.ttrpc"))}`,
@@ -138,6 +177,8 @@ class Daemon implements PrivateContainerd {
   readonly daemonLog: string;
   readonly tmpDir: string;
   private readonly configPath: string;
+  private tcp: TcpConfig | undefined;
+  private gateway: TlsGateway | undefined;
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | undefined;
@@ -162,11 +203,44 @@ class Daemon implements PrivateContainerd {
     return this.child && this.child.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
   }
 
+  get tcpAddress(): string | undefined {
+    return this.gateway?.address;
+  }
+
+  get nativeTcpAddress(): string | undefined {
+    return this.tcp ? `tcp://${this.tcp.address}` : undefined;
+  }
+
   writeConfig(): void {
     for (const sub of ["root", "state", "logs", "tmp", "opt"]) {
       fs.mkdirSync(path.join(this.dir, sub), { recursive: true });
     }
-    fs.writeFileSync(this.configPath, renderConfig(this.dir));
+    fs.writeFileSync(this.configPath, renderConfig(this.dir, this.tcp));
+  }
+
+  /**
+   * First start with loopback TCP + mutual TLS: copies the server certificate, key
+   * and client CA into `<dir>/tls`, picks a free port (again if another process
+   * took it before containerd bound it), and opens the TLS gateway.
+   */
+  async enableTls(material: TlsMaterial): Promise<void> {
+    const tlsDir = path.join(this.dir, "tls");
+    fs.mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
+    const files = { ca: path.join(tlsDir, "ca.crt"), cert: path.join(tlsDir, "server.crt"), key: path.join(tlsDir, "server.key") };
+    fs.writeFileSync(files.ca, material.ca.certPem);
+    fs.writeFileSync(files.cert, material.server.certPem);
+    fs.writeFileSync(files.key, material.server.keyPem, { mode: 0o600 });
+    for (let attempt = 1; ; attempt++) {
+      this.tcp = { address: `127.0.0.1:${await freeLoopbackPort()}`, ...files };
+      this.writeConfig();
+      try {
+        await this.start();
+        break;
+      } catch (err) {
+        if (attempt >= 3 || !/failed to get listener for TCP grpc endpoint/.test(this.logTail())) throw err;
+      }
+    }
+    this.gateway = await startTlsGateway(material, this.socket);
   }
 
   async ctrRaw(args: string[], opts: CtrOptions = {}): Promise<Buffer> {
@@ -219,8 +293,8 @@ class Daemon implements PrivateContainerd {
       const res = await runProcess("ctr", ["-a", this.socket, "--connect-timeout", "1s", "version"], {
         timeoutMs: 5_000,
       });
-      if (res.code === 0) return;
-      lastError = res.stderr.toString("utf8").trim();
+      if (res.code === 0 && (this.tcp === undefined || (await tcpAccepts(this.tcp.address)))) return;
+      lastError = res.code === 0 ? `nothing listens on ${this.tcp?.address}` : res.stderr.toString("utf8").trim();
       await sleep(50);
     }
     throw new Error(
@@ -283,6 +357,7 @@ class Daemon implements PrivateContainerd {
       }
     } finally {
       this.stopped = true;
+      await this.gateway?.close();
       forceCleanupSync(this.cleanupTarget());
       liveDaemons.delete(this);
     }
@@ -348,6 +423,21 @@ class Daemon implements PrivateContainerd {
     forceCleanupSync(this.cleanupTarget());
     liveDaemons.delete(this);
   }
+}
+
+/** True when something accepts TCP connections at `host:port`. */
+function tcpAccepts(hostPort: string): Promise<boolean> {
+  const [host, port] = [hostPort.slice(0, hostPort.lastIndexOf(":")), Number(hostPort.slice(hostPort.lastIndexOf(":") + 1))];
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1_000, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
 }
 
 /** Splits ctr's tab-aligned table output into rows of fields, without the header. */

@@ -1,0 +1,278 @@
+/**
+ * The library over TCP with mutual TLS, against a private containerd: a full
+ * restore and teardown through a TLS endpoint; wrong CA, missing or foreign
+ * client certificate refused with errors that name the address; plaintext
+ * tcp:// refused before any I/O, by connect and at check.
+ *
+ * Two TCP endpoints (see test/harness/tls.ts): `tcpAddress`, a mutual-TLS
+ * gateway in front of the daemon's unix socket, carries containerd's API;
+ * `nativeTcpAddress` is containerd's own `[grpc] tcp_address` with
+ * `tcp_tls_cert`/`tcp_tls_key`/`tcp_tls_ca`: its TLS is containerd's, but it
+ * serves only CRI, never `containerd.services.*`.
+ */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { ContainerdError, RestoreError, connect, inspect, planRestore, restore, teardown } from "../../provider/index";
+import { check } from "../../provider/pulumi/dynamic";
+import { validateInputs } from "../../provider/pulumi/inputs";
+import {
+  assertInventoryUnchanged,
+  generateTlsMaterial,
+  importBaseImage,
+  makeCheckpoint,
+  readLog,
+  startContainerd,
+  takeInventory,
+  taskStatus,
+  uniqueId,
+  waitFor,
+  type Checkpoint,
+  type Inventory,
+  type PrivateContainerd,
+  type TlsMaterial,
+} from "../harness";
+
+let material: TlsMaterial;
+let d: PrivateContainerd;
+let checkpoint: Checkpoint;
+let baseline: Inventory;
+
+before(async () => {
+  material = await generateTlsMaterial();
+  d = await startContainerd({ tls: material });
+  const image = await importBaseImage(d);
+  checkpoint = await makeCheckpoint(d, { ref: "checkpoint/tls-counter:v1", image });
+  baseline = await takeInventory(d);
+});
+
+after(async () => {
+  await d?.stop();
+  material?.remove();
+});
+
+const tcp = () => d.tcpAddress!;
+const native = () => d.nativeTcpAddress!;
+
+/** The error `promise` rejects with (it must reject). */
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  assert.fail("expected a rejection");
+}
+
+/** The error `fn` throws synchronously (it must throw). */
+function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error;
+  }
+  assert.fail("expected a throw");
+}
+
+/** A loopback TCP listener that counts the connections it gets (proof of "no I/O"). */
+async function countingListener(): Promise<{ address: string; connections: () => number; close: () => Promise<void> }> {
+  let count = 0;
+  const server = net.createServer((socket) => {
+    count++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    address: `tcp://127.0.0.1:${port}`,
+    connections: () => count,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Asserts a refused connection: ContainerdError `unavailable` from the call, RestoreError `daemon-unreachable` from a plan, both naming the address. */
+async function assertRefused(address: string, tls: { ca: string; cert?: string; key?: string }, why: RegExp): Promise<void> {
+  const client = connect(address, { namespace: d.namespace, tls });
+  try {
+    const err = await rejection(client.call("version.Version", {}));
+    assert.ok(err instanceof ContainerdError, `a ContainerdError, got ${err}`);
+    assert.equal(err.code, "unavailable");
+    assert.equal(err.address, address);
+    assert.ok(err.message.startsWith(`cannot reach containerd at ${address}: version.Version: `), err.message);
+    assert.match(err.message, why);
+
+    const planErr = await rejection(planRestore(client, checkpoint.ref));
+    assert.ok(planErr instanceof RestoreError, `a RestoreError, got ${planErr}`);
+    assert.equal(planErr.code, "daemon-unreachable");
+    assert.ok(planErr.message.includes(`cannot reach containerd at ${address}`), planErr.message);
+    assert.match(planErr.message, why);
+  } finally {
+    client.close();
+  }
+}
+
+describe("the private daemon's TCP endpoints", () => {
+  test("both listen on loopback only; containerd's own endpoint is configured with tcp_tls_ca, tcp_tls_cert, tcp_tls_key", () => {
+    assert.match(tcp(), /^tcp:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(native(), /^tcp:\/\/127\.0\.0\.1:\d+$/);
+    assert.notEqual(tcp(), native());
+    const config = fs.readFileSync(path.join(d.dir, "config.toml"), "utf8");
+    assert.match(config, new RegExp(`tcp_address = "${native().slice("tcp://".length)}"`));
+    for (const key of ["tcp_tls_ca", "tcp_tls_cert", "tcp_tls_key"]) {
+      const file = new RegExp(`${key} = "([^"]+)"`).exec(config)?.[1];
+      assert.ok(file && fs.existsSync(file) && file.startsWith(d.dir), `${key} names a file in the daemon dir: ${file}`);
+    }
+    assert.match(fs.readFileSync(d.daemonLog, "utf8"), /setting up tls on tcp GRPC services/);
+  });
+});
+
+describe("mutual TLS with the right CA and client certificate", () => {
+  test("version answers like on the unix socket; with serverName too", async () => {
+    const unix = connect(d.address, { namespace: d.namespace });
+    const overTls = connect(tcp(), { namespace: d.namespace, tls: material.clientTls() });
+    const named = connect(tcp(), { namespace: d.namespace, tls: { ...material.clientTls(), serverName: "localhost" } });
+    try {
+      const expected = await unix.call("version.Version", {});
+      assert.deepEqual(await overTls.call("version.Version", {}), expected);
+      assert.deepEqual(await named.call("version.Version", {}), expected);
+    } finally {
+      unix.close();
+      overTls.close();
+      named.close();
+    }
+  });
+
+  test("plan, live restore, inspect and teardown run over TLS; the counter continues; nothing is left", async () => {
+    const client = connect(tcp(), { namespace: d.namespace, tls: material.clientTls() });
+    try {
+      const plan = await planRestore(client, checkpoint.ref);
+      assert.equal(plan.checkpoint.digest, checkpoint.digest);
+      assert.ok(plan.criuImage && plan.criuImage.size > 0);
+
+      const id = uniqueId("tls");
+      const logPath = path.join(d.logDir, `${id}.log`);
+      const result = await restore(client, plan, { id, logPath });
+      assert.ok(result.pid > 0);
+      assert.equal(await taskStatus(d, id), "RUNNING", "ctr on the unix socket sees the task restored over TLS");
+      const counts = await waitFor(() => {
+        const n = readLog(logPath).filter((l) => /^\d+$/.test(l)).map(Number);
+        return n.length >= 2 ? n : undefined;
+      }, 10_000, () => `counts in ${logPath}`);
+      assert.ok(counts[0] > checkpoint.countBefore && counts[0] <= checkpoint.countAfter + 1, `resumed at ${counts[0]}`);
+      assert.equal((await inspect(client, id))?.status, "running");
+
+      const down = await teardown(client, id, { graceMs: 300 });
+      assert.equal(down.existed, true);
+      assert.equal(await inspect(client, id), undefined);
+    } finally {
+      client.close();
+    }
+    await assertInventoryUnchanged(d, baseline, "after a restore and teardown over TLS");
+  });
+
+  test("the provider's check plans over TLS (read-only)", async () => {
+    const result = await check({}, {
+      checkpoint: checkpoint.ref,
+      address: tcp(),
+      namespace: d.namespace,
+      resourceName: "tls-check",
+      tls: material.clientTls(),
+    });
+    assert.deepEqual(result.failures, undefined);
+    assert.equal(result.inputs?.checkpointDigest, checkpoint.digest);
+    await assertInventoryUnchanged(d, baseline, "after check", { settleMs: 0 });
+  });
+
+  test("containerd's own tcp_address completes the TLS handshake but serves no containerd API: a clear error naming the address", async () => {
+    await assertRefused(native(), material.clientTls(), /unknown service containerd\.services\.[a-z]+\.v1\.[A-Za-z]+: this endpoint does not serve containerd's API/);
+    const result = await check({}, { checkpoint: checkpoint.ref, address: native(), namespace: d.namespace, resourceName: "r", tls: material.clientTls() });
+    assert.equal(result.failures?.[0]?.property, "address");
+    assert.match(result.failures![0].reason, /does not serve containerd's API/);
+  });
+});
+
+describe("refused TLS", () => {
+  test("a server certificate from another CA is refused by the client, with a clear error naming the address", async () => {
+    const wrongCa = { ...material.clientTls(), ca: material.otherCa.certPem };
+    // The gateway sends its chain (CA included), containerd only its leaf: OpenSSL words the two differently.
+    await assertRefused(tcp(), wrongCa, /self-signed certificate in certificate chain|unable to verify/);
+    await assertRefused(native(), wrongCa, /unable to verify the first certificate/);
+    // At check, the failure is on `address`.
+    const result = await check({}, { checkpoint: checkpoint.ref, address: tcp(), namespace: d.namespace, resourceName: "r", tls: wrongCa });
+    assert.equal(result.failures?.[0]?.property, "address");
+    assert.match(result.failures![0].reason, new RegExp(`cannot reach containerd at ${tcp()}: .*certificate`));
+  });
+
+  test("without a client certificate, the daemon refuses the connection", async () => {
+    const caOnly = { ca: material.ca.certPem };
+    // containerd (Go, RequireAndVerifyClientCert) answers with a bad_certificate alert.
+    await assertRefused(native(), caOnly, /alert bad certificate|alert certificate required/);
+    await assertRefused(tcp(), caOnly, /alert certificate required|alert bad certificate/);
+  });
+
+  test("a client certificate from another CA is refused by the daemon", async () => {
+    const stranger = { ca: material.ca.certPem, cert: material.otherClient.certPem, key: material.otherClient.keyPem };
+    await assertRefused(native(), stranger, /alert bad certificate/);
+    // The gateway (Node) drops the connection without an alert: the client only sees it fail.
+    await assertRefused(tcp(), stranger, /No connection established/);
+  });
+
+  test("half a client certificate (cert without key) is refused before any I/O", () => {
+    const err = thrown(() => connect(tcp(), { tls: { ca: material.ca.certPem, cert: material.client.certPem } }));
+    assert.ok(err instanceof ContainerdError, String(err));
+    assert.equal(err.code, "invalid-argument");
+    assert.match(err.message, /cert and key together/);
+    assert.ok(err.message.includes(tcp()));
+  });
+});
+
+describe("plaintext tcp://", () => {
+  test("without insecure: true, connect refuses it before any I/O", async () => {
+    const listener = await countingListener();
+    try {
+      const err = thrown(() => connect(listener.address, { namespace: d.namespace }));
+      assert.ok(err instanceof ContainerdError, String(err));
+      assert.equal(err.code, "invalid-argument");
+      assert.equal(err.address, listener.address);
+      assert.ok(err.message.includes(`address "${listener.address}"`), err.message);
+      assert.match(err.message, /TLS material|insecure: true/);
+
+      // insecure: true is accepted, and still connects lazily.
+      const lazy = connect(listener.address, { namespace: d.namespace, insecure: true });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      lazy.close();
+      assert.equal(listener.connections(), 0, "nothing was dialled");
+    } finally {
+      await listener.close();
+    }
+  });
+
+  test("at check, validateInputs fails on property address; with tls or insecure it passes", async () => {
+    const base = { checkpoint: checkpoint.ref, address: tcp(), namespace: d.namespace, resourceName: "plain" };
+    const refused = validateInputs(base);
+    assert.equal(refused.inputs, undefined);
+    assert.equal(refused.failures.length, 1);
+    assert.equal(refused.failures[0].property, "address");
+    assert.match(refused.failures[0].reason, /plaintext TCP/);
+    assert.ok(refused.failures[0].reason.includes(tcp()));
+
+    assert.deepEqual(validateInputs({ ...base, insecure: true }).failures, []);
+    assert.deepEqual(validateInputs({ ...base, tls: material.clientTls() }).failures, []);
+
+    // The provider's check says the same, without dialling.
+    const listener = await countingListener();
+    try {
+      const result = await check({}, { ...base, address: listener.address });
+      assert.equal(result.failures?.[0]?.property, "address");
+      assert.equal(listener.connections(), 0);
+    } finally {
+      await listener.close();
+    }
+  });
+});
+
+test("the daemon holds exactly what it held before the TLS tests", async () => {
+  await assertInventoryUnchanged(d, baseline, "after the TLS tests");
+});
