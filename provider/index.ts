@@ -10,7 +10,8 @@ export { connect, parseAddress, ContainerdClient, ContainerdError, isContainerdE
 export type { ConnectOptions, TlsOptions, ContainerdErrorCode, Descriptor } from "./containerd";
 export { planRestore, assertPlanSupports } from "./restore/plan";
 export type { RestorePlan, PlanRequirements } from "./restore/plan";
-export { restore, restoreSteps, describeRestore, invalidIdReason, MAX_ID_LENGTH } from "./restore/restore";
+export { restore, restoreSteps, describeRestore } from "./restore/restore";
+export { invalidIdReason, MAX_ID_LENGTH } from "./restore/identifiers";
 export type { RestoreOptions, RestoreResult, StepTiming, StepDescription } from "./restore/restore";
 export { teardown } from "./restore/teardown";
 export type { TeardownOptions, TeardownResult } from "./restore/teardown";

@@ -66,7 +66,10 @@ export function encodeMessage(type: protobuf.Type, message: object): Buffer {
 
 /** Decodes bytes of `type` into a plain object with defaults filled in. */
 export function decodeMessage<T>(type: protobuf.Type, bytes: Uint8Array): T {
-  return type.toObject(type.decode(bytes), TO_OBJECT) as T;
+  // A plain Uint8Array view, never a Buffer: protobufjs's Buffer reader silently cuts a
+  // string that runs past the end of a truncated message; its array reader throws.
+  const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return type.toObject(type.decode(view), TO_OBJECT) as T;
 }
 
 /**

@@ -16,7 +16,7 @@ import {
 } from "../checkpoint/decode";
 import { MediaType, SPEC_TYPE_URL } from "../checkpoint/media-types";
 import { RestoreError, type RestoreErrorCode } from "./errors";
-import { invalidIdReason } from "./restore";
+import { invalidIdReason } from "./identifiers";
 
 /** Checkpoint indexes are a few KB; anything this big is not one. */
 const MAX_INDEX_BYTES = 4 * 1024 * 1024;

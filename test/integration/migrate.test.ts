@@ -157,7 +157,9 @@ describe("copyCheckpoint", () => {
         yield copy;
       }
     };
+    // The earlier tests' copies are gone (GC runs asynchronously): the blob must be absent on b.
     await b.ctr(["content", "rm", criu.digest]).catch(() => undefined);
+    await waitFor(async () => ((await cb.call("content.Info", { digest: criu.digest }).catch(() => undefined)) ? undefined : true), 5000, () => "blob gone from b");
     const err = await writeBlob(cb, `corrupt-${criu.digest}`, { digest: criu.digest, size: criu.size }, corrupted).catch((e: unknown) => e);
     assert.ok(isContainerdError(err, "failed-precondition"), `refused: ${err}`);
     assert.match((err as Error).message, /digest/);
