@@ -11,6 +11,7 @@ import {
   decodeSpec,
   selectPlatform,
   type CheckpointFormat,
+  type CheckpointIndex,
   type OciDescriptor,
   type Platform,
 } from "../checkpoint/decode";
@@ -119,8 +120,29 @@ async function assertBlobPresent(client: ContainerdClient, entry: OciDescriptor 
   if (entry) await notFoundAs(client.call("content.Info", { digest: entry.digest }), () => missingBlob(entry, what));
 }
 
+/** Blobs are immutable: what was decoded from a digest stays true (bounded, per daemon and namespace). */
+class DecodedCache<T> {
+  private readonly entries = new Map<string, T>();
+  constructor(private readonly limit: number) {}
+  get(client: ContainerdClient, digest: string): T | undefined {
+    return this.entries.get(`${client.address}\0${client.namespace}\0${digest}`);
+  }
+  set(client: ContainerdClient, digest: string, value: T): T {
+    if (this.entries.size >= this.limit) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(`${client.address}\0${client.namespace}\0${digest}`, value);
+    return value;
+  }
+}
+
+type BaseImage = Pick<RestorePlan["image"], "manifestDigest" | "configDigest" | "diffIds">;
+type DecodedCheckpoint = { index: CheckpointIndex; spec: Record<string, unknown>; runtimeOptions: RestorePlan["runtime"]["options"] };
+
+/** Base images by target digest, checkpoints by index digest (checked once, when first decoded). */
+const baseImages = new DecodedCache<BaseImage>(64);
+const checkpoints = new DecodedCache<DecodedCheckpoint>(64);
+
 /** Resolves the base image to its manifest, config and diff ids. */
-async function resolveBaseImage(client: ContainerdClient, index: ReturnType<typeof decodeCheckpointIndex>, platform: Platform) {
+async function resolveBaseImage(client: ContainerdClient, index: CheckpointIndex, platform: Platform): Promise<BaseImage> {
   let target: OciDescriptor;
   if (index.format === "modern") {
     const { image } = await notFoundAs(
@@ -137,6 +159,10 @@ async function resolveBaseImage(client: ContainerdClient, index: ReturnType<type
     // containerd 1.0–1.2 resolved legacy checkpoints from the index entry, not by name.
     target = index.baseImage!;
   }
+  return baseImages.get(client, target.digest) ?? baseImages.set(client, target.digest, await decodeBaseImage(client, index, target, platform));
+}
+
+async function decodeBaseImage(client: ContainerdClient, index: CheckpointIndex, target: OciDescriptor, platform: Platform): Promise<BaseImage> {
   let manifestEntry = target;
   let decoded = decodeManifest(await readSmallBlob(client, target, "base image manifest"), target.mediaType, target.digest);
   if (decoded.kind === "list") {
@@ -232,21 +258,11 @@ export async function planRestore(
     if (target.size > MAX_INDEX_BYTES) {
       throw new RestoreError("index-too-large", `checkpoint index of ${ref} is ${target.size} bytes; refusing more than ${MAX_INDEX_BYTES}`, { subject: "checkpoint" });
     }
-    const indexEntry = target as OciDescriptor;
-    const indexBytes = await notFoundAs(readBlob(client, target.digest, MAX_INDEX_BYTES), () => missingBlob(indexEntry, "checkpoint index"));
-    const index = decodeCheckpointIndex(indexBytes, `${ref}@${target.digest}`);
+    const decoded = checkpoints.get(client, target.digest) ?? (await decodeCheckpoint(client, ref, target as OciDescriptor));
+    const { index, spec, runtimeOptions } = decoded;
     const platform: Platform = index.criuImage?.platform ?? { os: "linux", architecture: goArch(process.arch) };
-
-    const [base, spec, runtimeOptions] = await Promise.all([
-      resolveBaseImage(client, index, platform),
-      readSpec(client, index.config!),
-      readRuntimeOptions(client, index.runtimeOptions),
-      assertBlobPresent(client, index.criuImage, "CRIU image"),
-      assertBlobPresent(client, index.rwLayer, "rw layer"),
-      // Modern restores resolve the base image by name; a missing entry still means an incomplete copy.
-      assertBlobPresent(client, index.baseImage, "base image manifest"),
-      assertSnapshotterLoaded(client, index.snapshotter),
-    ]);
+    const [base] = await Promise.all([resolveBaseImage(client, index, platform), assertSnapshotterLoaded(client, index.snapshotter)]);
+    checkpoints.set(client, target.digest, decoded);
     const plan: RestorePlan = {
       checkpoint: { ref, digest: target.digest, format: index.format, schemaVersion: index.schemaVersion },
       image: { name: index.imageName, ...base },
@@ -255,7 +271,7 @@ export async function planRestore(
       runtime: { name: index.runtime, ...(runtimeOptions ? { options: runtimeOptions } : {}) },
       ...(index.rwLayer ? { rwLayer: toDescriptor(index.rwLayer) } : {}),
       ...(index.criuImage ? { criuImage: toDescriptor(index.criuImage) } : {}),
-      spec,
+      spec: structuredClone(spec),
     };
     await assertParentSnapshot(client, plan);
     assertPlanSupports(plan, requirements);
@@ -263,6 +279,24 @@ export async function planRestore(
   } catch (err) {
     throw daemonError(err);
   }
+}
+
+/**
+ * Reads and decodes the checkpoint index, its spec and runtime options, and checks
+ * that every blob it names is in the content store.
+ */
+async function decodeCheckpoint(client: ContainerdClient, ref: string, target: OciDescriptor): Promise<DecodedCheckpoint> {
+  const indexBytes = await notFoundAs(readBlob(client, target.digest, MAX_INDEX_BYTES), () => missingBlob(target, "checkpoint index"));
+  const index = decodeCheckpointIndex(indexBytes, `${ref}@${target.digest}`);
+  const [spec, runtimeOptions] = await Promise.all([
+    readSpec(client, index.config!),
+    readRuntimeOptions(client, index.runtimeOptions),
+    assertBlobPresent(client, index.criuImage, "CRIU image"),
+    assertBlobPresent(client, index.rwLayer, "rw layer"),
+    // Modern restores resolve the base image by name; a missing entry still means an incomplete copy.
+    assertBlobPresent(client, index.baseImage, "base image manifest"),
+  ]);
+  return { index, spec, runtimeOptions };
 }
 
 /** Node's process.arch in OCI/Go terms. */

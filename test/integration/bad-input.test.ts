@@ -142,6 +142,18 @@ describe("bad checkpoints are refused before anything changes", () => {
     await assertRefused(ref, "base-image-missing", /base image localhost\/not\/here:1 .* not on the daemon/);
   });
 
+  test("a plan made before still notices a base image that went away (decoded blobs are cached, daemon state is not)", async () => {
+    const alias = "localhost/restore-test/alias:1";
+    await d.ctr(["images", "tag", image.name, alias]);
+    const { ref } = await writeCustomIndex(d, "checkpoint/alias:v1", editedIndex((i) => {
+      i.annotations!["org.opencontainers.image.ref.name"] = alias;
+    }));
+    const first = await planRestore(client, ref);
+    assert.deepEqual(await planRestore(client, ref), first, "a second plan is the same");
+    await d.ctr(["images", "rm", alias]);
+    await assertRefused(ref, "base-image-missing", /base image localhost\/restore-test\/alias:1/);
+  });
+
   test("a snapshotter that is not loaded", async () => {
     const { ref } = await writeCustomIndex(d, "checkpoint/zfs:v1", editedIndex((i) => {
       i.annotations!["io.containerd.checkpoint.snapshotter"] = "zfs";
