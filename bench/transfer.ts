@@ -1,0 +1,837 @@
+/**
+ * Transfer and checkpoint benchmark: the library's copyCheckpoint and
+ * checkpointContainer against the ctr commands a user would run, on two
+ * private containerd daemons (A and B) in one run.
+ *
+ *   bash bench/transfer.sh [--rounds 5] [--checkpoint-rounds 10] [--warmup 1] [--mem-mib 256] [--json]
+ *
+ * 1. Transfer. A busybox container on A fills --mem-mib MiB of anonymous
+ *    process memory with random bytes: `dd if=/dev/urandom bs=<M>M count=1
+ *    iflag=fullblock | sleep …` — dd mallocs one <M> MiB buffer, fills it
+ *    and then blocks writing it into a pipe nobody reads, so the buffer stays
+ *    resident (waited for: dd's RssAnon ≥ M MiB) and CRIU must dump it as
+ *    pages (incompressible, nothing to dedupe). It is checkpointed once with
+ *    checkpointContainer (`--rw`, task left running, then removed). B gets
+ *    the base image (imported and unpacked) before anything is timed, so both
+ *    paths find it there and move only the checkpoint's own blobs.
+ *    Paths, interleaved per round (the order alternates), after `--warmup`
+ *    untimed rounds:
+ *      library: copyCheckpoint(A, B, ref) in a long-lived child Node process
+ *               (forked from this file with --copy-worker); wall time of the
+ *               call, measured in the child.
+ *      ctr:     bash -c 'set -o pipefail; ctr -a A -n NSA images export
+ *               --skip-manifest-json - REF | ctr -a B -n NSB images import
+ *               --no-unpack -'; wall time from spawn to exit (includes two
+ *               ctr start-ups, a few ms). Each ctr runs under /usr/bin/time
+ *               for its CPU time and peak RSS.
+ *    After every copy B is checked (same ref, same index digest) and cleared,
+ *    untimed: every image but the base image deleted (the last with sync=true,
+ *    so GC runs), then polled until none of the checkpoint's own blobs is left.
+ *    Throughput = the checkpoint's own bytes (index + every entry but the base
+ *    image manifest; what copyCheckpoint reports as bytesMoved) / wall time,
+ *    in MB/s (10^6 bytes/s). Target: library ≥ 1.0 × ctr (median MB/s).
+ *    Peak RSS of the copying process: VmHWM from /proc/self/status of the
+ *    child, reset before every copy (`echo 5 > /proc/self/clear_refs`), the
+ *    maximum over the timed copies. Target ≤ 150 MiB. The child also samples
+ *    process.memoryUsage() every 20 ms during a copy (heap, external,
+ *    arrayBuffers) to show where memory goes. CPU time per round of the client
+ *    process(es) and of both daemons (/proc/<pid>/stat) is reported too.
+ * 2. Checkpoint creation. Each round runs two fresh counter containers on A
+ *    (the harness's COUNTER_SCRIPT, count ≥ 3 first), then, in alternating
+ *    order: checkpointContainer(A, id, { ref }) in this process (warm client)
+ *    and `ctr containers checkpoint --task --rw --image ID REF` (spawn →
+ *    exit). Both leave the task running. Fresh containers for both paths,
+ *    because containerd 1.6 cannot checkpoint one container twice. Untimed:
+ *    both checkpoints checked (CRIU image and spec present), containers
+ *    removed, checkpoint images deleted (sync GC). The library's RPCs are
+ *    timed per method (ContainerdClient.prototype.call wrapped by this file)
+ *    for a breakdown. Target: library median ≤ 1.1 × ctr median.
+ *
+ * The exit status is 0 whether targets pass or miss (a measurement, not a
+ * test). `--json` prints the results as JSON on stdout (the table then goes to
+ * stderr). Everything is cleaned up at the end, also on error or SIGINT: the
+ * worker is killed, both daemons stopped (the harness removes their containers,
+ * shims, mounts and directories).
+ */
+import { execFileSync, fork, spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { checkpointContainer, connect, copyCheckpoint, ContainerdClient, isContainerdError, type Descriptor } from "../provider/index";
+import {
+  BASE_IMAGE_NAME,
+  MediaType,
+  importBaseImage,
+  readIndex,
+  removeContainer,
+  runCounter,
+  startContainerd,
+  taskPid,
+  uniqueId,
+  waitFor,
+  waitForCount,
+  type PrivateContainerd,
+} from "../test/harness/index";
+
+const TARGET_THROUGHPUT_RATIO = 1.0;
+const TARGET_PEAK_RSS_MIB = 150;
+const TARGET_CHECKPOINT_RATIO = 1.1;
+const TRANSFER_REF = "checkpoint/transfer:v1";
+const MEM_CONTAINER = "bench-mem";
+const CTR_TIMEOUT_MS = 600_000;
+const GC_TIMEOUT_MS = 60_000;
+const MEM_SAMPLE_MS = 20;
+const TIME_MARK = "@@bench-time";
+
+interface Args {
+  rounds: number;
+  checkpointRounds: number;
+  warmup: number;
+  memMib: number;
+  json: boolean;
+}
+
+const USAGE = `usage: node dist/bench/transfer.js [--rounds N] [--checkpoint-rounds N] [--warmup W] [--mem-mib M] [--json]
+  --rounds N             timed transfer rounds per path (default 5)
+  --checkpoint-rounds N  timed checkpoint rounds per path (default 10)
+  --warmup W             untimed rounds per path first, both benchmarks (default 1)
+  --mem-mib M            anonymous memory of the checkpointed process, MiB (default 256)
+  --json                 print the results as JSON on stdout (the table goes to stderr)`;
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { rounds: 5, checkpointRounds: 10, warmup: 1, memMib: 256, json: false };
+  const count = (flag: string, value: string | undefined, min: number): number => {
+    const n = Number(value);
+    if (value === undefined || !Number.isInteger(n) || n < min) throw new Error(`${flag} needs an integer >= ${min}, got ${value ?? "nothing"}\n${USAGE}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const [flag, inline] = a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
+    const value = (): string | undefined => inline ?? argv[++i];
+    if (flag === "--rounds") args.rounds = count("--rounds", value(), 1);
+    else if (flag === "--checkpoint-rounds") args.checkpointRounds = count("--checkpoint-rounds", value(), 1);
+    else if (flag === "--warmup") args.warmup = count("--warmup", value(), 0);
+    else if (flag === "--mem-mib") args.memMib = count("--mem-mib", value(), 1);
+    else if (flag === "--json") args.json = true;
+    else if (flag === "--help" || flag === "-h") {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}\n${USAGE}`);
+  }
+  return args;
+}
+
+// ---- /proc helpers ------------------------------------------------------------------
+
+const CLK_TCK = 100;
+
+/** utime + stime of a process in ms (NaN if it is gone). */
+function procCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** A field of /proc/<pid>/status in KiB (NaN if absent). */
+function statusKiB(pid: number | "self", field: string): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+// ---- copy worker (child process) ----------------------------------------------------
+
+interface WorkerInit {
+  a: { address: string; namespace: string };
+  b: { address: string; namespace: string };
+}
+type ToWorker = { cmd: "copy"; ref: string } | { cmd: "exit" };
+interface CopySample {
+  wallMs: number;
+  bytesMoved: number;
+  blobsCopied: number;
+  blobsPresent: number;
+  cpuMs: number;
+  /** VmHWM after the copy; reset to the current RSS just before it (NaN-free only if the reset worked). */
+  hwmKiB: number;
+  hwmReset: boolean;
+  rssBeforeKiB: number;
+  /** Maxima of process.memoryUsage() fields sampled during the copy, bytes. */
+  peak: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
+}
+type FromWorker =
+  | { kind: "ready"; rssKiB: number; hwmKiB: number }
+  | { kind: "copied"; sample: CopySample }
+  | { kind: "error"; message: string };
+
+function resetHwm(): boolean {
+  try {
+    fs.writeFileSync("/proc/self/clear_refs", "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The child: copies on request and reports time and memory. */
+async function workerMain(): Promise<void> {
+  const init = JSON.parse(process.env.BENCH_TRANSFER_WORKER ?? "") as WorkerInit;
+  const source = connect(init.a.address, { namespace: init.a.namespace });
+  const target = connect(init.b.address, { namespace: init.b.namespace });
+  const send = (m: FromWorker): void => void process.send!(m);
+  process.on("disconnect", () => process.exit(0));
+  process.on("message", (m: ToWorker) => {
+    void (async () => {
+      if (m.cmd === "exit") {
+        source.close();
+        target.close();
+        process.disconnect();
+        return;
+      }
+      try {
+        const peak = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
+        const sample = (): void => {
+          const u = process.memoryUsage();
+          for (const k of Object.keys(peak) as Array<keyof typeof peak>) peak[k] = Math.max(peak[k], u[k]);
+        };
+        const rssBeforeKiB = statusKiB("self", "VmRSS");
+        const hwmReset = resetHwm();
+        const timer = setInterval(sample, MEM_SAMPLE_MS);
+        const cpu0 = process.cpuUsage();
+        const t0 = performance.now();
+        let result;
+        try {
+          result = await copyCheckpoint(source, target, m.ref);
+        } finally {
+          clearInterval(timer);
+        }
+        const wallMs = performance.now() - t0;
+        const cpu = process.cpuUsage(cpu0);
+        sample();
+        send({
+          kind: "copied",
+          sample: {
+            wallMs,
+            bytesMoved: result.bytesMoved,
+            blobsCopied: result.blobsCopied,
+            blobsPresent: result.blobsPresent,
+            cpuMs: (cpu.user + cpu.system) / 1000,
+            hwmKiB: statusKiB("self", "VmHWM"),
+            hwmReset,
+            rssBeforeKiB,
+            peak,
+          },
+        });
+      } catch (err) {
+        send({ kind: "error", message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      }
+    })();
+  });
+  send({ kind: "ready", rssKiB: statusKiB("self", "VmRSS"), hwmKiB: statusKiB("self", "VmHWM") });
+}
+
+/** The parent's handle on the worker. */
+class Worker {
+  private readonly child: ChildProcess;
+  private waiting: { resolve: (m: FromWorker) => void; reject: (e: Error) => void } | undefined;
+  private exited = false;
+  readonly pid: number;
+
+  constructor(init: WorkerInit) {
+    this.child = fork(__filename, ["--copy-worker"], {
+      env: { ...process.env, BENCH_TRANSFER_WORKER: JSON.stringify(init) },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      execArgv: [],
+    });
+    this.pid = this.child.pid!;
+    this.child.on("message", (m: FromWorker) => {
+      const w = this.waiting;
+      this.waiting = undefined;
+      w?.resolve(m);
+    });
+    this.child.on("exit", (code, signal) => {
+      this.exited = true;
+      const w = this.waiting;
+      this.waiting = undefined;
+      w?.reject(new Error(`copy worker exited (${code ?? signal})`));
+    });
+  }
+
+  private next(): Promise<FromWorker> {
+    return new Promise((resolve, reject) => {
+      if (this.exited) reject(new Error("copy worker is not running"));
+      else this.waiting = { resolve, reject };
+    });
+  }
+
+  async ready(): Promise<{ rssKiB: number; hwmKiB: number }> {
+    const m = await this.next();
+    if (m.kind !== "ready") throw new Error(`copy worker: unexpected ${m.kind}`);
+    return m;
+  }
+
+  async copy(ref: string): Promise<CopySample> {
+    const reply = this.next();
+    this.child.send({ cmd: "copy", ref } satisfies ToWorker);
+    const m = await reply;
+    if (m.kind === "error") throw new Error(`copy worker: ${m.message}`);
+    if (m.kind !== "copied") throw new Error(`copy worker: unexpected ${m.kind}`);
+    return m.sample;
+  }
+
+  /** Asks the worker to exit; SIGKILL if it has not after 5 s. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    const gone = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+    try {
+      this.child.send({ cmd: "exit" } satisfies ToWorker);
+    } catch {
+      /* channel already closed */
+    }
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5_000);
+    await gone;
+    clearTimeout(timer);
+  }
+
+  kill(): void {
+    if (!this.exited) this.child.kill("SIGKILL");
+  }
+}
+
+// ---- ctr ----------------------------------------------------------------------------
+
+interface CtrRun {
+  wallMs: number;
+  /** Per process under /usr/bin/time: peak RSS (KiB) and CPU (ms), in command order. */
+  procs: Array<{ name: string; maxRssKiB: number; cpuMs: number }>;
+}
+
+/** Runs argv, resolves wall time (spawn → exit) and /usr/bin/time records from stderr; rejects on non-zero exit. */
+function timeCommand(cmd: string, args: string[]): Promise<CtrRun> {
+  return new Promise((resolve, reject) => {
+    const stderr: Buffer[] = [];
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let wallMs = NaN;
+    const timer = setTimeout(() => child.kill("SIGKILL"), CTR_TIMEOUT_MS);
+    child.once("exit", () => {
+      wallMs = performance.now() - t0;
+    });
+    child.stderr.on("data", (c: Buffer) => stderr.push(c));
+    child.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      const text = Buffer.concat(stderr).toString("utf8");
+      const procs: CtrRun["procs"] = [];
+      const rest: string[] = [];
+      for (const line of text.split("\n")) {
+        const m = new RegExp(`^${TIME_MARK} (\\S+) (\\d+) ([\\d.]+) ([\\d.]+)$`).exec(line.trim());
+        if (m) procs.push({ name: m[1], maxRssKiB: Number(m[2]), cpuMs: (Number(m[3]) + Number(m[4])) * 1000 });
+        else if (line.trim() !== "") rest.push(line);
+      }
+      if (code === 0) resolve({ wallMs, procs });
+      else reject(new Error(`${cmd} ${args.join(" ")} failed (${code ?? signal}): ${rest.join("\n").trim()}`));
+    });
+  });
+}
+
+const timed = (name: string, argv: string[]): string[] => ["/usr/bin/time", "-f", `${TIME_MARK} ${name} %M %U %S`, ...argv];
+const sh = (argv: string[]): string => argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
+
+function ctrTransfer(ctr: string, a: PrivateContainerd, b: PrivateContainerd, ref: string): Promise<CtrRun> {
+  const exp = timed("export", [ctr, "-a", a.socket, "-n", a.namespace, "images", "export", "--skip-manifest-json", "-", ref]);
+  const imp = timed("import", [ctr, "-a", b.socket, "-n", b.namespace, "images", "import", "--no-unpack", "-"]);
+  return timeCommand("bash", ["-c", `set -o pipefail; ${sh(exp)} | ${sh(imp)}`]);
+}
+
+// ---- daemon-side helpers ------------------------------------------------------------
+
+/** Runs the memory filler on A and waits until a process in it holds ≥ memMib MiB of anonymous memory. */
+async function runMemoryFiller(d: PrivateContainerd, memMib: number): Promise<{ initPid: number; ddPid: number; rssAnonKiB: number; fillMs: number }> {
+  const script = `dd if=/dev/urandom bs=${memMib}M count=1 iflag=fullblock 2>/dev/null | sleep 2147483647`;
+  const t0 = performance.now();
+  await d.ctr(["run", "-d", BASE_IMAGE_NAME, MEM_CONTAINER, "sh", "-c", script]);
+  const initPid = await taskPid(d, MEM_CONTAINER);
+  const found = await waitFor(
+    () => {
+      let children: string[] = [];
+      try {
+        children = fs.readFileSync(`/proc/${initPid}/task/${initPid}/children`, "utf8").trim().split(/\s+/);
+      } catch {
+        return undefined;
+      }
+      for (const c of children) {
+        const kib = statusKiB(Number(c), "RssAnon");
+        if (kib >= memMib * 1024) return { ddPid: Number(c), rssAnonKiB: kib };
+      }
+      return undefined;
+    },
+    120_000,
+    () => `a process in ${MEM_CONTAINER} holding ${memMib} MiB of anonymous memory`,
+    50,
+  );
+  return { initPid, ...found, fillMs: performance.now() - t0 };
+}
+
+/** Deletes every image on `client` but the base image (the last with sync GC) and waits until `digests` are gone. */
+async function clearImages(client: ContainerdClient, digests: string[]): Promise<number> {
+  const t0 = performance.now();
+  const { images } = await client.call("images.List", {});
+  const doomed = images.map((i) => i.name).filter((n) => n !== BASE_IMAGE_NAME);
+  for (let i = 0; i < doomed.length; i++) {
+    await client.call("images.Delete", { name: doomed[i], sync: i === doomed.length - 1 }).catch((err: unknown) => {
+      if (!isContainerdError(err, "not-found")) throw err;
+    });
+  }
+  await waitFor(
+    async () => {
+      for (const digest of digests) {
+        const present = await client.call("content.Info", { digest }).then(
+          () => true,
+          (err: unknown) => {
+            if (isContainerdError(err, "not-found")) return false;
+            throw err;
+          },
+        );
+        if (present) return undefined;
+      }
+      return true;
+    },
+    GC_TIMEOUT_MS,
+    () => `garbage collection of ${digests.length} blob(s) on ${client.address}`,
+    50,
+  );
+  return performance.now() - t0;
+}
+
+async function imageTargetDigest(client: ContainerdClient, ref: string): Promise<string | undefined> {
+  return client.call("images.Get", { name: ref }).then(
+    (r) => r.image.target.digest,
+    (err: unknown) => {
+      if (isContainerdError(err, "not-found")) return undefined;
+      throw err;
+    },
+  );
+}
+
+// ---- RPC timing for the checkpoint breakdown ----------------------------------------
+
+/** Per-method durations of ContainerdClient.call while `rpcLog` is set. */
+let rpcLog: Array<{ method: string; ms: number }> | undefined;
+
+function instrumentClient(): void {
+  const proto = ContainerdClient.prototype as unknown as { call: (this: unknown, method: string, ...rest: unknown[]) => Promise<unknown> };
+  const original = proto.call;
+  proto.call = async function (this: unknown, method: string, ...rest: unknown[]): Promise<unknown> {
+    const log = rpcLog;
+    const t0 = performance.now();
+    try {
+      return await original.call(this, method, ...rest);
+    } finally {
+      log?.push({ method, ms: performance.now() - t0 });
+    }
+  };
+}
+
+// ---- statistics / output ------------------------------------------------------------
+
+function quantile(values: number[], q: number): number {
+  const v = values.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const pos = (v.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+}
+const median = (values: number[]): number => quantile(values, 0.5);
+const f1 = (x: number): string => (Number.isNaN(x) ? "n/a" : x.toFixed(1));
+const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
+const mib = (kib: number): string => (Number.isNaN(kib) ? "n/a" : (kib / 1024).toFixed(1));
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ")).join("\n");
+}
+
+function versionOf(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim().split("\n")[0];
+  } catch {
+    return "unknown";
+  }
+}
+
+function which(cmd: string): string {
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    const p = path.join(dir || ".", cmd);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  throw new Error(`${cmd} not found on PATH`);
+}
+
+// ---- the benchmarks -----------------------------------------------------------------
+
+interface TransferRound {
+  path: "library" | "ctr";
+  warmup: boolean;
+  wallMs: number;
+  mbPerS: number;
+  /** CPU ms: client process(es), daemon A, daemon B. */
+  clientCpuMs: number;
+  daemonACpuMs: number;
+  daemonBCpuMs: number;
+  /** Library: VmHWM of the worker during the copy; ctr: peak RSS of export and import. */
+  peakRssKiB: number[];
+  gcMs: number;
+  library?: CopySample;
+}
+
+interface CheckpointRound {
+  path: "library" | "ctr";
+  warmup: boolean;
+  wallMs: number;
+  criuImageBytes: number;
+  rpcs?: Array<{ method: string; ms: number }>;
+}
+
+async function transferBenchmark(
+  args: Args,
+  ctr: string,
+  a: PrivateContainerd,
+  b: PrivateContainerd,
+  clientB: ContainerdClient,
+  payloadBytes: number,
+  ownDigests: string[],
+  indexDigest: string,
+  log: (m: string) => void,
+) {
+  const worker = new Worker({ a: { address: a.address, namespace: a.namespace }, b: { address: b.address, namespace: b.namespace } });
+  try {
+    const idle = await worker.ready();
+    const rounds: TransferRound[] = [];
+    const runLibrary = async (warmup: boolean): Promise<TransferRound> => {
+      const cpuA = procCpuMs(a.pid);
+      const cpuB = procCpuMs(b.pid);
+      const s = await worker.copy(TRANSFER_REF);
+      const round: TransferRound = {
+        path: "library",
+        warmup,
+        wallMs: s.wallMs,
+        mbPerS: payloadBytes / 1e6 / (s.wallMs / 1000),
+        clientCpuMs: s.cpuMs,
+        daemonACpuMs: procCpuMs(a.pid) - cpuA,
+        daemonBCpuMs: procCpuMs(b.pid) - cpuB,
+        peakRssKiB: [s.hwmKiB],
+        gcMs: NaN,
+        library: s,
+      };
+      if (s.bytesMoved !== payloadBytes) throw new Error(`copyCheckpoint moved ${s.bytesMoved} bytes, expected ${payloadBytes}`);
+      return round;
+    };
+    const runCtr = async (warmup: boolean): Promise<TransferRound> => {
+      const cpuA = procCpuMs(a.pid);
+      const cpuB = procCpuMs(b.pid);
+      const r = await ctrTransfer(ctr, a, b, TRANSFER_REF);
+      return {
+        path: "ctr",
+        warmup,
+        wallMs: r.wallMs,
+        mbPerS: payloadBytes / 1e6 / (r.wallMs / 1000),
+        clientCpuMs: r.procs.reduce((s, p) => s + p.cpuMs, 0),
+        daemonACpuMs: procCpuMs(a.pid) - cpuA,
+        daemonBCpuMs: procCpuMs(b.pid) - cpuB,
+        peakRssKiB: r.procs.map((p) => p.maxRssKiB),
+        gcMs: NaN,
+      };
+    };
+    const total = args.warmup + args.rounds;
+    for (let i = 0; i < total; i++) {
+      const warmup = i < args.warmup;
+      const order = i % 2 === 0 ? (["library", "ctr"] as const) : (["ctr", "library"] as const);
+      const got: Partial<Record<"library" | "ctr", TransferRound>> = {};
+      for (const p of order) {
+        const round = p === "library" ? await runLibrary(warmup) : await runCtr(warmup);
+        const digest = await imageTargetDigest(clientB, TRANSFER_REF);
+        if (digest !== indexDigest) throw new Error(`${p}: B has ${TRANSFER_REF} at ${digest ?? "nothing"}, expected ${indexDigest}`);
+        round.gcMs = await clearImages(clientB, ownDigests);
+        rounds.push(round);
+        got[p] = round;
+      }
+      const l = got.library!;
+      const c = got.ctr!;
+      log(
+        `transfer ${warmup ? "warm-up" : `${i - args.warmup + 1}/${args.rounds}`}: library ${f1(l.wallMs)} ms ${f1(l.mbPerS)} MB/s ` +
+          `(VmHWM ${mib(l.peakRssKiB[0])} MiB)  ctr ${f1(c.wallMs)} ms ${f1(c.mbPerS)} MB/s`,
+      );
+    }
+    await worker.stop();
+    return { rounds, workerIdle: idle };
+  } finally {
+    worker.kill();
+  }
+}
+
+async function checkpointBenchmark(args: Args, ctr: string, a: PrivateContainerd, clientA: ContainerdClient, log: (m: string) => void) {
+  const rounds: CheckpointRound[] = [];
+  const total = args.warmup + args.checkpointRounds;
+  const live = new Set<string>();
+  try {
+    for (let i = 0; i < total; i++) {
+      const warmup = i < args.warmup;
+      const ids = { library: uniqueId("ckl"), ctr: uniqueId("ckc") };
+      const refs = { library: `checkpoint/lib-${i}:v1`, ctr: `checkpoint/ctr-${i}:v1` };
+      for (const id of Object.values(ids)) {
+        live.add(id);
+        const { pid } = await runCounter(a, id, BASE_IMAGE_NAME);
+        await waitForCount(pid, 3);
+      }
+      const order = i % 2 === 0 ? (["library", "ctr"] as const) : (["ctr", "library"] as const);
+      const got: Partial<Record<"library" | "ctr", CheckpointRound>> = {};
+      for (const p of order) {
+        let round: CheckpointRound;
+        if (p === "library") {
+          rpcLog = [];
+          const t0 = performance.now();
+          const result = await checkpointContainer(clientA, ids.library, { ref: refs.library });
+          const wallMs = performance.now() - t0;
+          round = { path: p, warmup, wallMs, criuImageBytes: result.criuImageBytes, rpcs: rpcLog };
+          rpcLog = undefined;
+        } else {
+          const r = await timeCommand(ctr, ["-a", a.socket, "-n", a.namespace, "containers", "checkpoint", "--task", "--rw", "--image", ids.ctr, refs.ctr]);
+          round = { path: p, warmup, wallMs: r.wallMs, criuImageBytes: NaN };
+        }
+        // Untimed check: a complete checkpoint (ctr writes an index without CRIU entries on the 1.6 bug).
+        const digest = await imageTargetDigest(clientA, refs[p]);
+        if (!digest) throw new Error(`${p}: checkpoint ${refs[p]} missing`);
+        const index = await readIndex(a, digest);
+        const criu = index.manifests.find((m) => m.mediaType === MediaType.criuCheckpoint);
+        if (!criu || !index.manifests.some((m) => m.mediaType === MediaType.checkpointConfig)) throw new Error(`${p}: checkpoint ${refs[p]} is incomplete`);
+        round.criuImageBytes = criu.size;
+        rounds.push(round);
+        got[p] = round;
+      }
+      for (const id of Object.values(ids)) {
+        await removeContainer(a, id);
+        live.delete(id);
+      }
+      for (const ref of Object.values(refs)) await clientA.call("images.Delete", { name: ref, sync: true });
+      log(
+        `checkpoint ${warmup ? "warm-up" : `${i - args.warmup + 1}/${args.checkpointRounds}`}: library ${f1(got.library!.wallMs)} ms  ctr ${f1(got.ctr!.wallMs)} ms`,
+      );
+    }
+    return rounds;
+  } finally {
+    for (const id of live) await removeContainer(a, id).catch(() => undefined);
+  }
+}
+
+// ---- main ---------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const log = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);
+  const ctr = which("ctr");
+  const started = new Date();
+  const loadStart = os.loadavg();
+  instrumentClient();
+  const daemons: PrivateContainerd[] = [];
+  const clients: ContainerdClient[] = [];
+  try {
+    log("starting daemons A and B, importing busybox into both");
+    const a = await startContainerd();
+    daemons.push(a);
+    const b = await startContainerd();
+    daemons.push(b);
+    const clientA = connect(a.address, { namespace: a.namespace });
+    const clientB = connect(b.address, { namespace: b.namespace });
+    clients.push(clientA, clientB);
+    await importBaseImage(a);
+    await importBaseImage(b);
+
+    // ---- 1. transfer
+    log(`filling ${args.memMib} MiB of process memory with random bytes in ${MEM_CONTAINER} on A`);
+    const filler = await runMemoryFiller(a, args.memMib);
+    const made = await checkpointContainer(clientA, MEM_CONTAINER, { ref: TRANSFER_REF });
+    await removeContainer(a, MEM_CONTAINER);
+    const index = await readIndex(a, made.digest);
+    const own: Descriptor[] = index.manifests.filter((m) => m.mediaType !== MediaType.ociManifest && m.mediaType !== MediaType.dockerManifest) as Descriptor[];
+    const payloadBytes = made.indexSize + own.reduce((s, m) => s + m.size, 0);
+    const ownDigests = [made.digest, ...own.map((m) => m.digest)];
+    log(
+      `checkpoint ${TRANSFER_REF}: ${mb(payloadBytes)} MB of its own blobs (criu.tar ${mb(made.criuImageBytes)} MB), made in ${f1(made.durationMs)} ms; ` +
+        `dd held ${mib(filler.rssAnonKiB)} MiB RssAnon`,
+    );
+    const transfer = await transferBenchmark(args, ctr, a, b, clientB, payloadBytes, ownDigests, made.digest, log);
+
+    // ---- 2. checkpoint creation
+    const ckRounds = await checkpointBenchmark(args, ctr, a, clientA, log);
+
+    // ---- summary
+    const timedT = transfer.rounds.filter((r) => !r.warmup);
+    const tLib = timedT.filter((r) => r.path === "library");
+    const tCtr = timedT.filter((r) => r.path === "ctr");
+    const summarizeT = (rs: TransferRound[]) => ({
+      n: rs.length,
+      wallMedianMs: median(rs.map((r) => r.wallMs)),
+      mbPerSMedian: median(rs.map((r) => r.mbPerS)),
+      mbPerSMin: Math.min(...rs.map((r) => r.mbPerS)),
+      mbPerSMax: Math.max(...rs.map((r) => r.mbPerS)),
+      clientCpuMedianMs: median(rs.map((r) => r.clientCpuMs)),
+      daemonACpuMedianMs: median(rs.map((r) => r.daemonACpuMs)),
+      daemonBCpuMedianMs: median(rs.map((r) => r.daemonBCpuMs)),
+      peakRssMaxKiB: Math.max(...rs.map((r) => r.peakRssKiB.reduce((s, x) => s + x, 0))),
+    });
+    const libT = summarizeT(tLib);
+    const ctrT = summarizeT(tCtr);
+    const throughputRatio = libT.mbPerSMedian / ctrT.mbPerSMedian;
+    const peakRssKiB = Math.max(...tLib.map((r) => r.peakRssKiB[0]));
+    const firstLib = transfer.rounds.find((r) => r.path === "library")!;
+    const hwmResetOk = tLib.every((r) => r.library!.hwmReset);
+    const memPeak = (k: keyof CopySample["peak"]): number => Math.max(...tLib.map((r) => r.library!.peak[k]));
+    const throughputPass = throughputRatio >= TARGET_THROUGHPUT_RATIO;
+    const rssPass = peakRssKiB <= TARGET_PEAK_RSS_MIB * 1024;
+
+    const timedC = ckRounds.filter((r) => !r.warmup);
+    const cLib = timedC.filter((r) => r.path === "library");
+    const cCtr = timedC.filter((r) => r.path === "ctr");
+    const summarizeC = (rs: CheckpointRound[]) => {
+      const w = rs.map((r) => r.wallMs);
+      return { n: rs.length, wallMedianMs: median(w), wallP90Ms: quantile(w, 0.9), wallMinMs: Math.min(...w), wallMaxMs: Math.max(...w) };
+    };
+    const libC = summarizeC(cLib);
+    const ctrC = summarizeC(cCtr);
+    const checkpointRatio = libC.wallMedianMs / ctrC.wallMedianMs;
+    const checkpointPass = checkpointRatio <= TARGET_CHECKPOINT_RATIO;
+    const rpcBreakdown = (() => {
+      const byMethod = new Map<string, { ms: number[]; calls: number[] }>();
+      for (const r of cLib) {
+        const perRound = new Map<string, { ms: number; calls: number }>();
+        for (const c of r.rpcs ?? []) {
+          const e = perRound.get(c.method) ?? { ms: 0, calls: 0 };
+          perRound.set(c.method, { ms: e.ms + c.ms, calls: e.calls + 1 });
+        }
+        for (const [m, e] of perRound) {
+          const acc = byMethod.get(m) ?? { ms: [], calls: [] };
+          acc.ms.push(e.ms);
+          acc.calls.push(e.calls);
+          byMethod.set(m, acc);
+        }
+      }
+      const rows = [...byMethod].map(([method, v]) => ({ method, medianMs: median(v.ms), calls: median(v.calls) }));
+      const rpcTotal = cLib.map((r) => (r.rpcs ?? []).reduce((s, c) => s + c.ms, 0));
+      rows.push({ method: "(wall − unary RPCs: writeBlob streams, local work)", medianMs: median(cLib.map((r, i) => r.wallMs - rpcTotal[i])), calls: NaN });
+      return rows;
+    })();
+
+    const tRow = (name: string, s: ReturnType<typeof summarizeT>, peak: string): string[] => [
+      name,
+      f1(s.wallMedianMs),
+      f1(s.mbPerSMedian),
+      `${f1(s.mbPerSMin)}–${f1(s.mbPerSMax)}`,
+      f1(s.clientCpuMedianMs),
+      f1(s.daemonACpuMedianMs),
+      f1(s.daemonBCpuMedianMs),
+      peak,
+    ];
+    const cRow = (name: string, s: ReturnType<typeof summarizeC>): string[] => [name, f1(s.wallMedianMs), f1(s.wallP90Ms), `${f1(s.wallMinMs)}–${f1(s.wallMaxMs)}`];
+    const ctrPeaks = (() => {
+      const per = (i: number) => Math.max(...tCtr.map((r) => r.peakRssKiB[i] ?? NaN));
+      return `${mib(per(0))} + ${mib(per(1))}`;
+    })();
+    const report = [
+      "",
+      `transfer benchmark: ${args.rounds} timed round(s) per path (+${args.warmup} warm-up), interleaved, order alternating; A → B, B has the base image`,
+      `checkpoint ${TRANSFER_REF}: ${payloadBytes} bytes of its own blobs (criu.tar ${made.criuImageBytes}), process held ${mib(filler.rssAnonKiB)} MiB of random anonymous memory`,
+      table([
+        ["path", "median ms", "median MB/s", "min–max MB/s", "client CPU ms", "ctrd A CPU ms", "ctrd B CPU ms", "peak RSS MiB"],
+        tRow("library copyCheckpoint", libT, mib(peakRssKiB)),
+        tRow("ctr export | ctr import", ctrT, ctrPeaks),
+      ]),
+      `throughput library/ctr (median MB/s): ${throughputRatio.toFixed(3)}×   target ≥ ${TARGET_THROUGHPUT_RATIO.toFixed(1)}×   ${throughputPass ? "PASS" : "MISS"}`,
+      `peak RSS of the copying process (max VmHWM over timed copies): ${mib(peakRssKiB)} MiB   target ≤ ${TARGET_PEAK_RSS_MIB} MiB   ${rssPass ? "PASS" : "MISS"}` +
+        (hwmResetOk ? "" : "  (VmHWM reset failed: lifetime peak)"),
+      `  worker idle RSS before the first copy ${mib(transfer.workerIdle.rssKiB)} MiB; during copies (sampled every ${MEM_SAMPLE_MS} ms, max): ` +
+        `rss ${mb(memPeak("rss"))} MB, heapUsed ${mb(memPeak("heapUsed"))} MB, external ${mb(memPeak("external"))} MB, arrayBuffers ${mb(memPeak("arrayBuffers"))} MB`,
+      `  first copy in the fresh worker${args.warmup > 0 ? " (warm-up)" : ""}: VmHWM ${mib(firstLib.library!.hwmKiB)} MiB; ` +
+        `RSS left over before each timed copy (not returned after earlier copies): median ${mib(median(tLib.map((r) => r.library!.rssBeforeKiB)))} MiB`,
+      `  ctr peak RSS = export + import (GNU time %M); client CPU = worker (library) or both ctr processes; MB = 10^6 bytes`,
+      "",
+      `checkpoint benchmark: ${args.checkpointRounds} timed round(s) per path (+${args.warmup} warm-up), fresh counter containers, order alternating`,
+      table([["path", "median ms", "p90 ms", "min–max ms"], cRow("library checkpointContainer", libC), cRow("ctr containers checkpoint", ctrC)]),
+      `ratio library/ctr (median wall): ${checkpointRatio.toFixed(3)}   target ≤ ${TARGET_CHECKPOINT_RATIO}   ${checkpointPass ? "PASS" : "MISS"}`,
+      "library RPCs (median ms per round, summed per method):",
+      table([["method", "median ms", "calls"], ...rpcBreakdown.map((r) => [r.method, f1(r.medianMs), Number.isNaN(r.calls) ? "" : String(r.calls)])]),
+      `load average (1 min) at start ${loadStart[0].toFixed(2)}, at end ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} CPUs`,
+      "",
+    ].join("\n");
+
+    if (args.json) {
+      process.stderr.write(report);
+      const result = {
+        startedAt: started.toISOString(),
+        args,
+        env: {
+          node: process.version,
+          containerd: versionOf("containerd", ["--version"]),
+          ctr: versionOf(ctr, ["--version"]),
+          runc: versionOf("runc", ["--version"]),
+          criu: versionOf("criu", ["--version"]),
+          kernel: os.release(),
+          cpus: os.cpus().length,
+          loadavgAtStart: loadStart,
+          loadavgAtEnd: os.loadavg(),
+        },
+        transfer: {
+          checkpoint: { ref: TRANSFER_REF, digest: made.digest, payloadBytes, criuImageBytes: made.criuImageBytes, madeInMs: made.durationMs, fillerRssAnonKiB: filler.rssAnonKiB },
+          library: libT,
+          ctr: ctrT,
+          throughputRatio,
+          peakRssKiB,
+          workerIdleRssKiB: transfer.workerIdle.rssKiB,
+          firstCopyHwmKiB: firstLib.library!.hwmKiB,
+          memoryUsagePeaks: { rss: memPeak("rss"), heapUsed: memPeak("heapUsed"), external: memPeak("external"), arrayBuffers: memPeak("arrayBuffers") },
+          rounds: transfer.rounds,
+        },
+        checkpoint: { library: libC, ctr: ctrC, ratio: checkpointRatio, rpcBreakdown, rounds: ckRounds.map(({ rpcs: _rpcs, ...r }) => r) },
+        targets: {
+          throughputRatio: { target: TARGET_THROUGHPUT_RATIO, value: throughputRatio, pass: throughputPass },
+          peakRssMiB: { target: TARGET_PEAK_RSS_MIB, value: peakRssKiB / 1024, pass: rssPass },
+          checkpointRatio: { target: TARGET_CHECKPOINT_RATIO, value: checkpointRatio, pass: checkpointPass },
+        },
+      };
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } else {
+      process.stdout.write(report);
+    }
+  } finally {
+    for (const c of clients) c.close();
+    log("stopping the daemons");
+    for (const d of daemons.reverse()) await d.stop().catch((err: unknown) => log(`stopping ${d.dir} failed: ${String(err)}`));
+  }
+}
+
+if (require.main === module) {
+  const entry = process.argv.includes("--copy-worker") ? workerMain : main;
+  entry().catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
+
