@@ -87,9 +87,19 @@ export async function writeBlob(
   }
 }
 
-/** Reads a blob as a stream of chunks from `offset`. */
-export function readChunks(client: ContainerdClient, digest: string, offset = 0): AsyncIterable<Uint8Array> {
+/** How much one Content.Read asks for: bounds what grpc-js reads ahead of the consumer. */
+const READ_RANGE_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Reads blob bytes `[offset, size)` as a stream of chunks, one bounded range at a
+ * time, so a slow consumer (a write to another daemon) never has more than a range
+ * buffered: copies stay within a small, constant memory footprint.
+ */
+export function readChunks(client: ContainerdClient, digest: string, size: number, offset = 0): AsyncIterable<Uint8Array> {
   return (async function* () {
-    for await (const { data } of client.stream("content.Read", { digest, offset, size: 0 })) yield data;
+    for (let at = offset; at < size; at += READ_RANGE_BYTES) {
+      const range = Math.min(READ_RANGE_BYTES, size - at);
+      for await (const { data } of client.stream("content.Read", { digest, offset: at, size: range })) yield data;
+    }
   })();
 }
