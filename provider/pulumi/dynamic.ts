@@ -186,6 +186,9 @@ export async function create(news: Raw): Promise<{ id: string; outs: Outputs }> 
 /** Refresh: a vanished container leaves the state; a stopped one shows its status and exit status. */
 export async function read(id: string, props: Raw): Promise<{ id?: string; props?: Raw }> {
   const olds = props as unknown as Outputs;
+  // A restore that could not clean up stays failed, whatever is left of it (maybe only a lease and a
+  // snapshot, no container): the next up replaces it, and its teardown clears the debris.
+  if (olds.status === "failed") return { id, props };
   const state = await withClient(olds, (client) => inspect(client, id));
   if (!state) return {};
   const { exitStatus: _previous, ...rest } = olds;

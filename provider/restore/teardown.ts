@@ -3,6 +3,7 @@ import type { ContainerdClient } from "../containerd/client";
 import { isContainerdError, unlessNotFound } from "../containerd/errors";
 import { daemonError } from "./plan";
 import { Label } from "./labels";
+import { isRestoreLeaseOf } from "./steps/create-lease";
 
 export interface TeardownOptions {
   /** How long the stop signal gets before SIGKILL. Default 10 s. */
@@ -81,10 +82,23 @@ export async function deleteTask(client: ContainerdClient, id: string): Promise<
 }
 
 /**
+ * Deletes the leases a restore of `id` could not release (the daemon died
+ * mid-restore). Synchronous GC then takes the snapshot such a lease held when no
+ * container record references it. True when there was one.
+ */
+async function deleteRestoreLeases(client: ContainerdClient, id: string): Promise<boolean> {
+  const { leases } = await client.call("leases.List", {});
+  const left = leases.filter((lease) => isRestoreLeaseOf(lease.id, id));
+  for (const lease of left) await unlessNotFound(client.call("leases.Delete", { id: lease.id, sync: true }));
+  return left.length > 0;
+}
+
+/**
  * Tears container `id` down: stop signal → grace → SIGKILL → Tasks.Delete →
- * Snapshots.Remove → Containers.Delete. Every step treats NotFound as already
- * gone, so it is idempotent and also cleans up half-restored containers (a task
- * stuck in CREATED with pid 0, a container without task or snapshot).
+ * Snapshots.Remove → Containers.Delete → leases left by a killed restore. Every
+ * step treats NotFound as already gone, so it is idempotent and also cleans up
+ * half-restored containers (a task stuck in CREATED with pid 0, a container
+ * without task or snapshot, a lease and snapshot without container).
  */
 export async function teardown(client: ContainerdClient, id: string, options: TeardownOptions = {}): Promise<TeardownResult> {
   try {
@@ -100,7 +114,8 @@ export async function teardown(client: ContainerdClient, id: string, options: Te
         (await unlessNotFound(client.call("snapshots.Remove", { snapshotter: container.snapshotter, key: container.snapshotKey }))) !== undefined;
     }
     const hadContainer = (await unlessNotFound(client.call("containers.Delete", { id }))) !== undefined;
-    return { existed: hadContainer || hadTask || hadSnapshot, exitStatus: stopped.exitStatus, killed: stopped.killed };
+    const hadLease = await deleteRestoreLeases(client, id);
+    return { existed: hadContainer || hadTask || hadSnapshot || hadLease, exitStatus: stopped.exitStatus, killed: stopped.killed };
   } catch (err) {
     throw daemonError(err);
   }
