@@ -70,7 +70,7 @@ async function copyBlob(source: ContainerdClient, target: ContainerdClient, blob
     if (blob.labels) await setLabels(target, digest, blob.labels);
     return { digest, size, bytesWritten: 0, resumedAt: 0, existed: true };
   }
-  const written = await writeBlob(target, `copy-${digest}`, { digest, size, labels: blob.labels }, (offset) => readChunks(source, digest, offset));
+  const written = await writeBlob(target, `copy-${digest}`, { digest, size, labels: blob.labels }, (offset) => readChunks(source, digest, size, offset));
   return { digest, size, ...written };
 }
 
