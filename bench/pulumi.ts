@@ -30,19 +30,19 @@
  * stack is destroyed, both stacks removed, the temp dir deleted, the daemon
  * stopped.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand, type PulumiFn, type Stack } from "@pulumi/pulumi/automation";
 import { connect, teardown, type ContainerdClient } from "../provider/index";
 import { RestoredContainer } from "../sdk";
-import { importBaseImage, makeCheckpoint, parseTable, startContainerd, type PrivateContainerd } from "../test/harness/index";
+import { fifoDirs, importBaseImage, makeCheckpoint, parseTable, removeCtrFifos, startContainerd, type PrivateContainerd } from "../test/harness/index";
+import { f0, f1, intFlag, median, parseFlags, printReport, runMain, systemInfo, table, timeCtr, which } from "./common";
 
 const TARGET_UP_RATIO = 1.5;
 const TARGET_PREVIEW_MS_PER_RESOURCE = 25;
 const CHECKPOINT_REF = "checkpoint/bench:v1";
-const FIFO_ROOT = "/run/containerd/fifo";
 const CTR_TIMEOUT_MS = 120_000;
 const PROJECT = "restore-bench";
 /** The repo root (dist/bench/ → ../..): the dynamic provider runs there and finds @pulumi/pulumi. */
@@ -64,68 +64,18 @@ const USAGE = `usage: node dist/bench/pulumi.js [--n N] [--up-rounds R] [--previ
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { n: 20, upRounds: 3, previewRounds: 5, json: false };
-  const count = (flag: string, value: string | undefined): number => {
-    const n = Number(value);
-    if (value === undefined || !Number.isInteger(n) || n < 1) throw new Error(`${flag} needs an integer >= 1, got ${value ?? "nothing"}\n${USAGE}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const [flag, inline] = a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
-    const value = (): string | undefined => inline ?? argv[++i];
-    if (flag === "--n" || flag === "-n") args.n = count("--n", value());
-    else if (flag === "--up-rounds") args.upRounds = count("--up-rounds", value());
-    else if (flag === "--preview-rounds") args.previewRounds = count("--preview-rounds", value());
+  parseFlags(argv, USAGE, (flag, value) => {
+    if (flag === "--n" || flag === "-n") args.n = intFlag("--n", value(), 1, USAGE);
+    else if (flag === "--up-rounds") args.upRounds = intFlag("--up-rounds", value(), 1, USAGE);
+    else if (flag === "--preview-rounds") args.previewRounds = intFlag("--preview-rounds", value(), 1, USAGE);
     else if (flag === "--json") args.json = true;
-    else if (flag === "--help" || flag === "-h") {
-      process.stdout.write(`${USAGE}\n`);
-      process.exit(0);
-    } else throw new Error(`unknown argument ${a}\n${USAGE}`);
-  }
+    else return false;
+    return true;
+  });
   return args;
 }
 
 const log = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);
-
-// ---- statistics and output ------------------------------------------------------------
-
-function quantile(values: number[], q: number): number {
-  const v = values.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const pos = (v.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
-}
-const median = (values: number[]): number => quantile(values, 0.5);
-const f0 = (ms: number): string => (Number.isNaN(ms) ? "n/a" : ms.toFixed(0));
-const f1 = (ms: number): string => (Number.isNaN(ms) ? "n/a" : ms.toFixed(1));
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ")).join("\n");
-}
-
-function versionOf(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim().split("\n")[0];
-  } catch {
-    return "unknown";
-  }
-}
-
-function which(cmd: string): string {
-  for (const dir of (process.env.PATH ?? "").split(":")) {
-    const p = path.join(dir || ".", cmd);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  throw new Error(`${cmd} not found on PATH`);
-}
 
 // ---- Pulumi stacks ----------------------------------------------------------------------
 
@@ -191,58 +141,6 @@ function pulumiDefaultParallel(b: Backend): number {
 
 // ---- ctr baseline -----------------------------------------------------------------------
 
-function fifoDirs(): Set<string> {
-  try {
-    return new Set(fs.readdirSync(FIFO_ROOT));
-  } catch {
-    return new Set();
-  }
-}
-
-/** Removes the stdio fifo dirs ctr created for `ids` (as the harness's restoreWithCtr does). */
-function removeCtrFifos(before: Set<string>, ids: string[]): number {
-  let removed = 0;
-  for (const name of fifoDirs()) {
-    if (before.has(name)) continue;
-    const dir = path.join(FIFO_ROOT, name);
-    let entries: string[];
-    try {
-      entries = fs.readdirSync(dir);
-    } catch {
-      continue;
-    }
-    if (entries.length > 0 && entries.every((f) => ids.some((id) => f.startsWith(`${id}-`)))) {
-      fs.rmSync(dir, { recursive: true, force: true });
-      removed++;
-    }
-  }
-  return removed;
-}
-
-/** Spawns ctr and resolves its wall time (spawn → exit); rejects on a non-zero exit. */
-function timeCtr(ctr: string, args: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const stderr: Buffer[] = [];
-    const t0 = performance.now();
-    const child = spawn(ctr, args, { stdio: ["ignore", "ignore", "pipe"] });
-    let wallMs = NaN;
-    const timer = setTimeout(() => child.kill("SIGKILL"), CTR_TIMEOUT_MS);
-    child.once("exit", () => {
-      wallMs = performance.now() - t0;
-    });
-    child.stderr.on("data", (c: Buffer) => stderr.push(c));
-    child.once("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(wallMs);
-      else reject(new Error(`ctr ${args.join(" ")} failed (${code ?? signal}): ${Buffer.concat(stderr).toString("utf8").trim()}`));
-    });
-  });
-}
-
 /** Runs `fn` over `items` with at most `limit` in flight. */
 async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
@@ -274,7 +172,7 @@ async function ctrRound(d: PrivateContainerd, client: ContainerdClient, ctr: str
   try {
     const t0 = performance.now();
     const perProcessMs = await pool(ids, parallel, (id) =>
-      timeCtr(ctr, ["-a", d.socket, "-n", d.namespace, "containers", "restore", "--rw", "--live", id, CHECKPOINT_REF]),
+      timeCtr(ctr, ["-a", d.socket, "-n", d.namespace, "containers", "restore", "--rw", "--live", id, CHECKPOINT_REF], CTR_TIMEOUT_MS),
     );
     const wallMs = performance.now() - t0;
     await assertRunning(d, ids, "after the ctr restores");
@@ -331,6 +229,7 @@ async function main(): Promise<void> {
     const checkpoint = await makeCheckpoint(d, { ref: CHECKPOINT_REF, image });
 
     backend = await newBackend();
+    const { pulumiCommand } = backend;
     const defaultParallel = pulumiDefaultParallel(backend);
     const parallel = Math.min(defaultParallel, args.n);
     const names = Array.from({ length: args.n }, (_, i) => `r${String(i).padStart(2, "0")}`);
@@ -351,7 +250,7 @@ async function main(): Promise<void> {
       };
     });
     empty = await newStack(backend, "empty", async () => ({}));
-    log(`pulumi ${backend.pulumiCommand.version?.toString() ?? "?"}: default --parallel ${defaultParallel}; ctr concurrency ${parallel}`);
+    log(`pulumi ${pulumiCommand.version?.toString() ?? "?"}: default --parallel ${defaultParallel}; ctr concurrency ${parallel}`);
 
     // ---- 1. up vs ctr ----
     const ups: UpRound[] = [];
@@ -435,45 +334,34 @@ async function main(): Promise<void> {
       "",
     ].join("\n");
 
-    if (args.json) {
-      process.stderr.write(report);
-      const result = {
-        startedAt: started.toISOString(),
-        n: args.n,
-        env: {
-          node: process.version,
-          pulumi: backend.pulumiCommand.version?.toString() ?? "unknown",
-          containerd: versionOf("containerd", ["--version"]),
-          ctr: versionOf(ctr, ["--version"]),
-          runc: versionOf("runc", ["--version"]),
-          criu: versionOf("criu", ["--version"]),
-          kernel: os.release(),
-          cpus: os.cpus().length,
-        },
-        checkpoint: { ref: checkpoint.ref, digest: checkpoint.digest },
-        pulumiDefaultParallel: defaultParallel,
-        ctrConcurrency: parallel,
-        up: {
-          roundsMs: ups.map((u) => u.wallMs),
-          medianMs: upMedian,
-          restoreDurationMs: { median: median(allRestoreMs), max: Math.max(...allRestoreMs), perRound: ups.map((u) => u.restoreMs) },
-        },
-        ctr: {
-          roundsMs: ctrs.map((c) => c.wallMs),
-          medianMs: ctrMedian,
-          perProcessMs: { median: median(allCtrMs), max: Math.max(...allCtrMs), perRound: ctrs.map((c) => c.perProcessMs) },
-        },
-        preview: { roundsMs: previews, medianMs: previewMedian },
-        previewEmpty: { roundsMs: emptyPreviews, medianMs: emptyMedian },
-        targets: {
-          upOverCtr: { target: TARGET_UP_RATIO, value: ratio, pass: ratioPass },
-          previewMsPerResource: { target: TARGET_PREVIEW_MS_PER_RESOURCE, value: perResource, pass: perResourcePass },
-        },
-      };
-      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    } else {
-      process.stdout.write(report);
-    }
+    printReport(report, args.json, () => ({
+      startedAt: started.toISOString(),
+      n: args.n,
+      env: {
+        node: process.version,
+        pulumi: pulumiCommand.version?.toString() ?? "unknown",
+        ...systemInfo(ctr),
+      },
+      checkpoint: { ref: checkpoint.ref, digest: checkpoint.digest },
+      pulumiDefaultParallel: defaultParallel,
+      ctrConcurrency: parallel,
+      up: {
+        roundsMs: ups.map((u) => u.wallMs),
+        medianMs: upMedian,
+        restoreDurationMs: { median: median(allRestoreMs), max: Math.max(...allRestoreMs), perRound: ups.map((u) => u.restoreMs) },
+      },
+      ctr: {
+        roundsMs: ctrs.map((c) => c.wallMs),
+        medianMs: ctrMedian,
+        perProcessMs: { median: median(allCtrMs), max: Math.max(...allCtrMs), perRound: ctrs.map((c) => c.perProcessMs) },
+      },
+      preview: { roundsMs: previews, medianMs: previewMedian },
+      previewEmpty: { roundsMs: emptyPreviews, medianMs: emptyMedian },
+      targets: {
+        upOverCtr: { target: TARGET_UP_RATIO, value: ratio, pass: ratioPass },
+        previewMsPerResource: { target: TARGET_PREVIEW_MS_PER_RESOURCE, value: perResource, pass: perResourcePass },
+      },
+    }));
   } finally {
     log("cleaning up: destroy, remove stacks, stop the daemon");
     if (stack) {
@@ -490,9 +378,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
-  });
-}
+if (require.main === module) runMain(main);

@@ -37,17 +37,15 @@
  * 0 either way (a measurement, not a test). Nothing is written to disk:
  * `--json` prints the results as JSON on stdout (the table then goes to stderr).
  */
-import { spawn, execFileSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { connect, planRestore, restore, teardown, type ContainerdClient, type StepTiming } from "../provider/index";
-import { MediaType, importBaseImage, makeCheckpoint, startContainerd, type PrivateContainerd } from "../test/harness/index";
+import { MediaType, fifoDirs, importBaseImage, makeCheckpoint, removeCtrFifos, startContainerd, type PrivateContainerd } from "../test/harness/index";
+import { f1, intFlag, median, parseFlags, printReport, quantile, runMain, systemInfo, table, timeCtr, which } from "./common";
 
 const TARGET_RATIO = 0.8;
 const TARGET_OVERHEAD_MS = 15;
 const CHECKPOINT_REF = "checkpoint/bench:v1";
-const FIFO_ROOT = "/run/containerd/fifo";
 const CTR_TIMEOUT_MS = 120_000;
 /** Teardown: no grace; the restored shell is pid 1 of its namespace and ignores SIGTERM anyway. */
 const TEARDOWN = { graceMs: 0, stopSignal: "SIGKILL" } as const;
@@ -67,23 +65,13 @@ const USAGE = `usage: node dist/bench/restore.js [--n N] [--warmup W] [--json]
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { n: 20, warmup: 2, json: false };
-  const count = (flag: string, value: string | undefined, min: number): number => {
-    const n = Number(value);
-    if (value === undefined || !Number.isInteger(n) || n < min) throw new Error(`${flag} needs an integer >= ${min}, got ${value ?? "nothing"}\n${USAGE}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const [flag, inline] = a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
-    const value = (): string | undefined => inline ?? argv[++i];
-    if (flag === "--n" || flag === "-n") args.n = count("--n", value(), 1);
-    else if (flag === "--warmup") args.warmup = count("--warmup", value(), 0);
+  parseFlags(argv, USAGE, (flag, value) => {
+    if (flag === "--n" || flag === "-n") args.n = intFlag("--n", value(), 1, USAGE);
+    else if (flag === "--warmup") args.warmup = intFlag("--warmup", value(), 0, USAGE);
     else if (flag === "--json") args.json = true;
-    else if (flag === "--help" || flag === "-h") {
-      process.stdout.write(`${USAGE}\n`);
-      process.exit(0);
-    } else throw new Error(`unknown argument ${a}\n${USAGE}`);
-  }
+    else return false;
+    return true;
+  });
   return args;
 }
 
@@ -141,76 +129,19 @@ async function restoreWithLibrary(d: PrivateContainerd, client: ContainerdClient
   return { id, wallMs, criuMs: criu.ms, criuFallback: criu.fallback, planMs: t1 - t0, steps: result.steps };
 }
 
-function fifoDirs(): Set<string> {
-  try {
-    return new Set(fs.readdirSync(FIFO_ROOT));
-  } catch {
-    return new Set();
-  }
-}
-
-/** Removes the stdio fifo dirs ctr created for `id` (as the harness's restoreWithCtr does). */
-function removeCtrFifos(before: Set<string>, id: string): void {
-  for (const name of fifoDirs()) {
-    if (before.has(name)) continue;
-    const dir = path.join(FIFO_ROOT, name);
-    let entries: string[];
-    try {
-      entries = fs.readdirSync(dir);
-    } catch {
-      continue;
-    }
-    if (entries.every((f) => f.startsWith(`${id}-`))) fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Spawns ctr and resolves its wall time (spawn → exit); rejects on a non-zero exit. */
-function timeCtr(ctr: string, args: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const stderr: Buffer[] = [];
-    const t0 = performance.now();
-    const child = spawn(ctr, args, { stdio: ["ignore", "ignore", "pipe"] });
-    let wallMs = NaN;
-    const timer = setTimeout(() => child.kill("SIGKILL"), CTR_TIMEOUT_MS);
-    child.once("exit", () => {
-      wallMs = performance.now() - t0;
-    });
-    child.stderr.on("data", (c: Buffer) => stderr.push(c));
-    child.once("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(wallMs);
-      else reject(new Error(`ctr ${args.join(" ")} failed (${code ?? signal}): ${Buffer.concat(stderr).toString("utf8").trim()}`));
-    });
-  });
-}
-
 async function restoreWithCtr(d: PrivateContainerd, client: ContainerdClient, ctr: string, id: string): Promise<Sample> {
   const before = fifoDirs();
   try {
-    const wallMs = await timeCtr(ctr, ["-a", d.socket, "-n", d.namespace, "containers", "restore", "--rw", "--live", id, CHECKPOINT_REF]);
+    const wallMs = await timeCtr(ctr, ["-a", d.socket, "-n", d.namespace, "containers", "restore", "--rw", "--live", id, CHECKPOINT_REF], CTR_TIMEOUT_MS);
     const criu = readCriuMs(d, id);
     return { id, wallMs, criuMs: criu.ms, criuFallback: criu.fallback };
   } finally {
     await teardown(client, id, TEARDOWN);
-    removeCtrFifos(before, id);
+    removeCtrFifos(before, [id]);
   }
 }
 
 // ---- statistics ---------------------------------------------------------------------
-
-function quantile(values: number[], q: number): number {
-  const v = values.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const pos = (v.length - 1) * q; // linear interpolation between closest ranks
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
-}
-const median = (values: number[]): number => quantile(values, 0.5);
 
 interface PathSummary {
   n: number;
@@ -269,36 +200,6 @@ function libraryBreakdown(samples: Sample[]): Array<{ phase: string; medianMs: n
     add(LIBRARY_OWN, libraryOwnMs(s));
   }
   return [...phases].map(([phase, v]) => ({ phase, medianMs: median(v), p90Ms: quantile(v, 0.9) }));
-}
-
-// ---- output -------------------------------------------------------------------------
-
-const f1 = (ms: number): string => (Number.isNaN(ms) ? "n/a" : ms.toFixed(1));
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ")).join("\n");
-}
-
-function versionOf(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim().split("\n")[0];
-  } catch {
-    return "unknown";
-  }
-}
-
-function which(cmd: string): string {
-  for (const dir of (process.env.PATH ?? "").split(":")) {
-    const p = path.join(dir || ".", cmd);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  throw new Error(`${cmd} not found on PATH`);
 }
 
 // ---- main ---------------------------------------------------------------------------
@@ -374,38 +275,24 @@ async function main(): Promise<void> {
       "",
     ].join("\n");
 
-    if (args.json) {
-      process.stderr.write(report);
-      const result = {
-        startedAt: started.toISOString(),
-        n: args.n,
-        warmup: args.warmup,
-        env: {
-          node: process.version,
-          containerd: versionOf("containerd", ["--version"]),
-          ctr: versionOf(ctr, ["--version"]),
-          runc: versionOf("runc", ["--version"]),
-          criu: versionOf("criu", ["--version"]),
-          kernel: os.release(),
-          cpus: os.cpus().length,
-        },
-        checkpoint: { ref: checkpoint.ref, digest: checkpoint.digest, criuImageBytes },
-        criuTimeDefinition: `timestamp of the last "${CRIU_DONE}" line of restore.log (else its last line)`,
-        library: libS,
-        ctr: ctrS,
-        ratio,
-        targets: {
-          ratio: { target: TARGET_RATIO, value: ratio, pass: ratioPass },
-          overheadMs: { target: TARGET_OVERHEAD_MS, value: libS.overheadMedianMs, pass: overheadPass },
-        },
-        libraryOwnMedianMs: median(lib.map(libraryOwnMs)),
-        libraryBreakdown: breakdown,
-        samples: { library: lib, ctr: ctrSamples },
-      };
-      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    } else {
-      process.stdout.write(report);
-    }
+    printReport(report, args.json, () => ({
+      startedAt: started.toISOString(),
+      n: args.n,
+      warmup: args.warmup,
+      env: { node: process.version, ...systemInfo(ctr) },
+      checkpoint: { ref: checkpoint.ref, digest: checkpoint.digest, criuImageBytes },
+      criuTimeDefinition: `timestamp of the last "${CRIU_DONE}" line of restore.log (else its last line)`,
+      library: libS,
+      ctr: ctrS,
+      ratio,
+      targets: {
+        ratio: { target: TARGET_RATIO, value: ratio, pass: ratioPass },
+        overheadMs: { target: TARGET_OVERHEAD_MS, value: libS.overheadMedianMs, pass: overheadPass },
+      },
+      libraryOwnMedianMs: median(lib.map(libraryOwnMs)),
+      libraryBreakdown: breakdown,
+      samples: { library: lib, ctr: ctrSamples },
+    }));
   } finally {
     client?.close();
     log("bench: stopping the daemon");
@@ -413,9 +300,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
-  });
-}
+if (require.main === module) runMain(main);

@@ -53,10 +53,9 @@
  * worker is killed, both daemons stopped (the harness removes their containers,
  * shims, mounts and directories).
  */
-import { execFileSync, fork, spawn, type ChildProcess } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
 import { checkpointContainer, connect, copyCheckpoint, ContainerdClient, isContainerdError, type Descriptor } from "../provider/index";
 import {
   BASE_IMAGE_NAME,
@@ -72,6 +71,7 @@ import {
   waitForCount,
   type PrivateContainerd,
 } from "../test/harness/index";
+import { f1, intFlag, median, parseFlags, printReport, quantile, runMain, systemInfo, table, timeSpawn, which } from "./common";
 
 const TARGET_THROUGHPUT_RATIO = 1.0;
 const TARGET_PEAK_RSS_MIB = 150;
@@ -100,25 +100,15 @@ const USAGE = `usage: node dist/bench/transfer.js [--rounds N] [--checkpoint-rou
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { rounds: 5, checkpointRounds: 10, warmup: 1, memMib: 256, json: false };
-  const count = (flag: string, value: string | undefined, min: number): number => {
-    const n = Number(value);
-    if (value === undefined || !Number.isInteger(n) || n < min) throw new Error(`${flag} needs an integer >= ${min}, got ${value ?? "nothing"}\n${USAGE}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const [flag, inline] = a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
-    const value = (): string | undefined => inline ?? argv[++i];
-    if (flag === "--rounds") args.rounds = count("--rounds", value(), 1);
-    else if (flag === "--checkpoint-rounds") args.checkpointRounds = count("--checkpoint-rounds", value(), 1);
-    else if (flag === "--warmup") args.warmup = count("--warmup", value(), 0);
-    else if (flag === "--mem-mib") args.memMib = count("--mem-mib", value(), 1);
+  parseFlags(argv, USAGE, (flag, value) => {
+    if (flag === "--rounds") args.rounds = intFlag("--rounds", value(), 1, USAGE);
+    else if (flag === "--checkpoint-rounds") args.checkpointRounds = intFlag("--checkpoint-rounds", value(), 1, USAGE);
+    else if (flag === "--warmup") args.warmup = intFlag("--warmup", value(), 0, USAGE);
+    else if (flag === "--mem-mib") args.memMib = intFlag("--mem-mib", value(), 1, USAGE);
     else if (flag === "--json") args.json = true;
-    else if (flag === "--help" || flag === "-h") {
-      process.stdout.write(`${USAGE}\n`);
-      process.exit(0);
-    } else throw new Error(`unknown argument ${a}\n${USAGE}`);
-  }
+    else return false;
+    return true;
+  });
   return args;
 }
 
@@ -316,35 +306,17 @@ interface CtrRun {
 }
 
 /** Runs argv, resolves wall time (spawn → exit) and /usr/bin/time records from stderr; rejects on non-zero exit. */
-function timeCommand(cmd: string, args: string[]): Promise<CtrRun> {
-  return new Promise((resolve, reject) => {
-    const stderr: Buffer[] = [];
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
-    let wallMs = NaN;
-    const timer = setTimeout(() => child.kill("SIGKILL"), CTR_TIMEOUT_MS);
-    child.once("exit", () => {
-      wallMs = performance.now() - t0;
-    });
-    child.stderr.on("data", (c: Buffer) => stderr.push(c));
-    child.once("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      const text = Buffer.concat(stderr).toString("utf8");
-      const procs: CtrRun["procs"] = [];
-      const rest: string[] = [];
-      for (const line of text.split("\n")) {
-        const m = new RegExp(`^${TIME_MARK} (\\S+) (\\d+) ([\\d.]+) ([\\d.]+)$`).exec(line.trim());
-        if (m) procs.push({ name: m[1], maxRssKiB: Number(m[2]), cpuMs: (Number(m[3]) + Number(m[4])) * 1000 });
-        else if (line.trim() !== "") rest.push(line);
-      }
-      if (code === 0) resolve({ wallMs, procs });
-      else reject(new Error(`${cmd} ${args.join(" ")} failed (${code ?? signal}): ${rest.join("\n").trim()}`));
-    });
-  });
+async function timeCommand(cmd: string, args: string[]): Promise<CtrRun> {
+  const { wallMs, code, signal, stderr } = await timeSpawn(cmd, args, CTR_TIMEOUT_MS);
+  const procs: CtrRun["procs"] = [];
+  const rest: string[] = [];
+  for (const line of stderr.split("\n")) {
+    const m = new RegExp(`^${TIME_MARK} (\\S+) (\\d+) ([\\d.]+) ([\\d.]+)$`).exec(line.trim());
+    if (m) procs.push({ name: m[1], maxRssKiB: Number(m[2]), cpuMs: (Number(m[3]) + Number(m[4])) * 1000 });
+    else if (line.trim() !== "") rest.push(line);
+  }
+  if (code === 0) return { wallMs, procs };
+  throw new Error(`${cmd} ${args.join(" ")} failed (${code ?? signal}): ${rest.join("\n").trim()}`);
 }
 
 const timed = (name: string, argv: string[]): string[] => ["/usr/bin/time", "-f", `${TIME_MARK} ${name} %M %U %S`, ...argv];
@@ -445,46 +417,10 @@ function instrumentClient(): void {
   };
 }
 
-// ---- statistics / output ------------------------------------------------------------
+// ---- output -------------------------------------------------------------------------
 
-function quantile(values: number[], q: number): number {
-  const v = values.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const pos = (v.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
-}
-const median = (values: number[]): number => quantile(values, 0.5);
-const f1 = (x: number): string => (Number.isNaN(x) ? "n/a" : x.toFixed(1));
 const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
-const mib = (kib: number): string => (Number.isNaN(kib) ? "n/a" : (kib / 1024).toFixed(1));
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ")).join("\n");
-}
-
-function versionOf(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim().split("\n")[0];
-  } catch {
-    return "unknown";
-  }
-}
-
-function which(cmd: string): string {
-  for (const dir of (process.env.PATH ?? "").split(":")) {
-    const p = path.join(dir || ".", cmd);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  throw new Error(`${cmd} not found on PATH`);
-}
+const mib = (kib: number): string => f1(kib / 1024);
 
 // ---- the benchmarks -----------------------------------------------------------------
 
@@ -782,44 +718,33 @@ async function main(): Promise<void> {
       "",
     ].join("\n");
 
-    if (args.json) {
-      process.stderr.write(report);
-      const result = {
-        startedAt: started.toISOString(),
-        args,
-        env: {
-          node: process.version,
-          containerd: versionOf("containerd", ["--version"]),
-          ctr: versionOf(ctr, ["--version"]),
-          runc: versionOf("runc", ["--version"]),
-          criu: versionOf("criu", ["--version"]),
-          kernel: os.release(),
-          cpus: os.cpus().length,
-          loadavgAtStart: loadStart,
-          loadavgAtEnd: os.loadavg(),
-        },
-        transfer: {
-          checkpoint: { ref: TRANSFER_REF, digest: made.digest, payloadBytes, criuImageBytes: made.criuImageBytes, madeInMs: made.durationMs, fillerRssAnonKiB: filler.rssAnonKiB },
-          library: libT,
-          ctr: ctrT,
-          throughputRatio,
-          peakRssKiB,
-          workerIdleRssKiB: transfer.workerIdle.rssKiB,
-          firstCopyHwmKiB: firstLib.library!.hwmKiB,
-          memoryUsagePeaks: { rss: memPeak("rss"), heapUsed: memPeak("heapUsed"), external: memPeak("external"), arrayBuffers: memPeak("arrayBuffers") },
-          rounds: transfer.rounds,
-        },
-        checkpoint: { library: libC, ctr: ctrC, ratio: checkpointRatio, rpcBreakdown, rounds: ckRounds.map(({ rpcs: _rpcs, ...r }) => r) },
-        targets: {
-          throughputRatio: { target: TARGET_THROUGHPUT_RATIO, value: throughputRatio, pass: throughputPass },
-          peakRssMiB: { target: TARGET_PEAK_RSS_MIB, value: peakRssKiB / 1024, pass: rssPass },
-          checkpointRatio: { target: TARGET_CHECKPOINT_RATIO, value: checkpointRatio, pass: checkpointPass },
-        },
-      };
-      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    } else {
-      process.stdout.write(report);
-    }
+    printReport(report, args.json, () => ({
+      startedAt: started.toISOString(),
+      args,
+      env: {
+        node: process.version,
+        ...systemInfo(ctr),
+        loadavgAtStart: loadStart,
+        loadavgAtEnd: os.loadavg(),
+      },
+      transfer: {
+        checkpoint: { ref: TRANSFER_REF, digest: made.digest, payloadBytes, criuImageBytes: made.criuImageBytes, madeInMs: made.durationMs, fillerRssAnonKiB: filler.rssAnonKiB },
+        library: libT,
+        ctr: ctrT,
+        throughputRatio,
+        peakRssKiB,
+        workerIdleRssKiB: transfer.workerIdle.rssKiB,
+        firstCopyHwmKiB: firstLib.library!.hwmKiB,
+        memoryUsagePeaks: { rss: memPeak("rss"), heapUsed: memPeak("heapUsed"), external: memPeak("external"), arrayBuffers: memPeak("arrayBuffers") },
+        rounds: transfer.rounds,
+      },
+      checkpoint: { library: libC, ctr: ctrC, ratio: checkpointRatio, rpcBreakdown, rounds: ckRounds.map(({ rpcs: _rpcs, ...r }) => r) },
+      targets: {
+        throughputRatio: { target: TARGET_THROUGHPUT_RATIO, value: throughputRatio, pass: throughputPass },
+        peakRssMiB: { target: TARGET_PEAK_RSS_MIB, value: peakRssKiB / 1024, pass: rssPass },
+        checkpointRatio: { target: TARGET_CHECKPOINT_RATIO, value: checkpointRatio, pass: checkpointPass },
+      },
+    }));
   } finally {
     for (const c of clients) c.close();
     log("stopping the daemons");
@@ -829,9 +754,6 @@ async function main(): Promise<void> {
 
 if (require.main === module) {
   const entry = process.argv.includes("--copy-worker") ? workerMain : main;
-  entry().catch((err: unknown) => {
-    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
-  });
+  runMain(entry);
 }
 

@@ -481,13 +481,35 @@ export async function writeCustomIndex(
   return { ref, digest: indexBlob.digest };
 }
 
+/** Where ctr creates a stdio fifo dir per task it starts (and leaves it behind for a detached one). */
 const FIFO_ROOT = "/run/containerd/fifo";
 
-function fifoDirs(): Set<string> {
+/** Names of the dirs in {@link FIFO_ROOT} (empty if it does not exist). */
+export function fifoDirs(): Set<string> {
   try {
     return new Set(fs.readdirSync(FIFO_ROOT));
   } catch {
     return new Set();
+  }
+}
+
+/**
+ * Removes the stdio fifo dirs ctr left for the containers `ids`: the dirs in
+ * {@link FIFO_ROOT} not in `before` (a {@link fifoDirs} taken before ctr ran)
+ * whose entries all belong to one of `ids` (`<id>-stdin`, …). An empty dir is
+ * left alone: it may be another ctr's that has not made its fifos yet.
+ */
+export function removeCtrFifos(before: Set<string>, ids: string[]): void {
+  for (const name of fifoDirs()) {
+    if (before.has(name)) continue;
+    const dir = path.join(FIFO_ROOT, name);
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(dir);
+    } catch {
+      continue;
+    }
+    if (entries.length > 0 && entries.every((f) => ids.some((id) => f.startsWith(`${id}-`)))) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -508,17 +530,7 @@ export async function restoreWithCtr(
   try {
     await d.ctr(args, { namespace: opts.namespace });
   } finally {
-    for (const name of fifoDirs()) {
-      if (before.has(name)) continue;
-      const dir = path.join(FIFO_ROOT, name);
-      let entries: string[];
-      try {
-        entries = fs.readdirSync(dir);
-      } catch {
-        continue;
-      }
-      if (entries.every((f) => f.startsWith(`${id}-`))) fs.rmSync(dir, { recursive: true, force: true });
-    }
+    removeCtrFifos(before, [id]);
   }
   const status = await taskStatus(d, id, opts.namespace);
   return status === undefined ? 0 : taskPid(d, id, opts.namespace);
