@@ -17,7 +17,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-if [ $# -eq 0 ]; then set -- test/unit test/integration test/e2e; fi
+if [ $# -eq 0 ]; then set -- test/unit test/harness test/integration test/e2e; fi
 files=()
 for target in "$@"; do
   target="dist/${target%.ts}"
