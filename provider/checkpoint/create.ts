@@ -3,10 +3,12 @@ import type { ContainerdClient } from "../containerd/client";
 import { digestOf, writeBlob } from "../containerd/content";
 import { isContainerdError, unlessNotFound } from "../containerd/errors";
 import { encodeMessage, messageType } from "../containerd/proto";
-import type { Any, Descriptor } from "../containerd/types";
+import { closeLease, openLease } from "../containerd/leases";
+import type { Any, Container, Descriptor } from "../containerd/types";
 import { RestoreError } from "../restore/errors";
 import { daemonError } from "../restore/plan";
-import { Annotation, MediaType } from "./media-types";
+import { imageDigest } from "./images";
+import { Annotation, MediaType, hostPlatform } from "./media-types";
 
 export interface CheckpointOptions {
   /** Image name for the checkpoint, e.g. `checkpoint/app:v1`. */
@@ -30,7 +32,6 @@ export interface CheckpointResult {
 /** Annotation that makes each checkpointed spec unique (see workaround below). */
 export const CHECKPOINT_NONCE_ANNOTATION = "containerd-restore/checkpoint-nonce";
 
-const platform = () => ({ os: "linux", architecture: ({ x64: "amd64", arm64: "arm64" } as Record<string, string>)[process.arch] ?? process.arch });
 
 /** Writes a small blob under the client's lease; already present is fine (the daemon adds it to the lease). */
 async function putBlob(client: ContainerdClient, ref: string, data: Buffer, labels?: Record<string, string>): Promise<{ digest: string; size: number }> {
@@ -96,11 +97,12 @@ export async function checkpointContainer(client: ContainerdClient, id: string, 
   const leaseId = `containerd-restore.checkpoint.${id}.${randomBytes(4).toString("hex")}`;
   let paused = false;
   let checkpointed = false;
+  let result: CheckpointResult | undefined;
+  let failure: unknown;
   try {
     const { container } = await client.call("containers.Get", { id });
-    if (!container.image) throw new RestoreError("invalid-option", `container ${id} has no image: a checkpoint names its base image`, { subject: "containerId" });
-    const { image } = await client.call("images.Get", { name: container.image });
-    await client.call("leases.Create", { id: leaseId, labels: { "containerd.io/gc.expire": new Date(Date.now() + 3_600_000).toISOString() } });
+    const { image } = await assertCheckpointable(client, id, container, options.ref);
+    await openLease(client, leaseId);
     const leased = client.withLease(leaseId);
 
     await client.call("tasks.Pause", { containerId: id });
@@ -109,11 +111,11 @@ export async function checkpointContainer(client: ContainerdClient, id: string, 
     const runtimeOptions = container.runtime?.options;
     if (runtimeOptions?.typeUrl) {
       const blob = await putBlob(leased, `${id}-runtime-options`, anyBlob(runtimeOptions));
-      entries.push({ mediaType: MediaType.runtimeOptions, ...blob, platform: platform() } as Descriptor);
+      entries.push({ mediaType: MediaType.runtimeOptions, ...blob, platform: hostPlatform() } as Descriptor);
     }
     entries.push(image.target);
-    if ((options.includeRw ?? true) && container.snapshotter && container.snapshotKey) {
-      entries.push({ ...(await diffRwLayer(leased, container.snapshotter, container.snapshotKey)), platform: platform() } as Descriptor);
+    if ((options.includeRw ?? true) && container.snapshotKey) {
+      entries.push({ ...(await diffRwLayer(leased, container.snapshotter!, container.snapshotKey)), platform: hostPlatform() } as Descriptor);
     }
 
     const checkpointTask = () => leased.call("tasks.Checkpoint", { containerId: id, options: checkpointOptions(leaveRunning) });
@@ -131,9 +133,9 @@ export async function checkpointContainer(client: ContainerdClient, id: string, 
     if (!criu || !config) {
       throw new RestoreError("incomplete-checkpoint", `Tasks.Checkpoint of ${id} returned ${descriptors.map((d) => d.mediaType).join(", ") || "nothing"}: no CRIU image or spec`);
     }
-    entries.push({ ...criu, platform: platform() } as Descriptor, { ...config, platform: platform() } as Descriptor);
+    entries.push({ ...criu, platform: hostPlatform() } as Descriptor, { ...config, platform: hostPlatform() } as Descriptor);
     const opts = await putBlob(leased, `${id}-checkpoint-options`, anyBlob(checkpointOptions(leaveRunning)));
-    entries.push({ mediaType: MediaType.checkpointOptions, ...opts, platform: platform() } as Descriptor);
+    entries.push({ mediaType: MediaType.checkpointOptions, ...opts, platform: hostPlatform() } as Descriptor);
 
     const index = Buffer.from(
       JSON.stringify({
@@ -141,20 +143,15 @@ export async function checkpointContainer(client: ContainerdClient, id: string, 
         manifests: entries,
         annotations: {
           [Annotation.refName]: container.image,
-          [Annotation.runtime]: container.runtime?.name ?? "",
-          [Annotation.snapshotter]: container.snapshotter ?? "",
+          [Annotation.runtime]: container.runtime!.name,
+          [Annotation.snapshotter]: container.snapshotter,
         },
       }),
     );
     const gcLabels = Object.fromEntries(entries.map((e, i) => [`containerd.io/gc.ref.content.${i}`, e.digest]));
     const indexBlob = await putBlob(leased, `${id}index`, index, gcLabels);
-    await leased.call("images.Create", { image: { name: options.ref, target: { mediaType: MediaType.ociIndex, ...indexBlob } } }).catch((err: unknown) => {
-      if (isContainerdError(err, "already-exists")) {
-        throw new RestoreError("invalid-option", `image ${options.ref} already exists: choose another ref or delete it`, { subject: "ref", cause: err });
-      }
-      throw err;
-    });
-    return {
+    await leased.call("images.Create", { image: { name: options.ref, target: { mediaType: MediaType.ociIndex, ...indexBlob } } });
+    result = {
       ref: options.ref,
       digest: indexBlob.digest,
       indexSize: indexBlob.size,
@@ -163,10 +160,34 @@ export async function checkpointContainer(client: ContainerdClient, id: string, 
       durationMs: performance.now() - started,
     };
   } catch (err) {
-    throw daemonError(err);
-  } finally {
-    // With leaveRunning: false the checkpoint stopped the task; otherwise it must run again.
-    if (paused && (leaveRunning || !checkpointed)) await unlessNotFound(client.call("tasks.Resume", { containerId: id })).catch(() => undefined);
-    await unlessNotFound(client.call("leases.Delete", { id: leaseId })).catch(() => undefined);
+    failure = daemonError(err);
   }
+  // With leaveRunning: false the checkpoint stopped the task; otherwise it must run again.
+  const cleanupErrors = await settleAll([
+    paused && (leaveRunning || !checkpointed) ? () => unlessNotFound(client.call("tasks.Resume", { containerId: id })) : undefined,
+    () => closeLease(client, leaseId),
+  ]);
+  if (failure === undefined && cleanupErrors.length === 0) return result!;
+  const cause = failure ?? cleanupErrors[0];
+  const message = failure !== undefined ? (failure as Error).message : `checkpoint ${options.ref} was written, but cleanup failed`;
+  const cleanup = cleanupErrors.length ? `; cleanup failed: ${cleanupErrors.map((e) => (e as Error).message).join("; ")}` : "";
+  throw new RestoreError(failure instanceof RestoreError ? failure.code : "daemon-error", `${message}${cleanup}`, {
+    subject: failure instanceof RestoreError ? failure.subject : undefined,
+    cause,
+    cleanupErrors,
+  });
+}
+
+/** Refuses, before anything changes, a container a checkpoint cannot describe and a ref that is taken. */
+async function assertCheckpointable(client: ContainerdClient, id: string, container: Container, ref: string) {
+  const missing = !container.image ? "an image" : !container.runtime?.name ? "a runtime" : !container.snapshotter || !container.snapshotKey ? "a snapshot" : undefined;
+  if (missing) throw new RestoreError("invalid-option", `container ${id} has no ${missing.replace(/^an? /, "")}: a checkpoint records ${missing} to restore on`, { subject: "containerId" });
+  if (await imageDigest(client, ref)) throw new RestoreError("invalid-option", `image ${ref} already exists: choose another ref or delete it`, { subject: "ref" });
+  return client.call("images.Get", { name: container.image! });
+}
+
+/** Runs every cleanup (skipping undefined ones) and returns the failures. */
+async function settleAll(cleanups: ((() => Promise<unknown>) | undefined)[]): Promise<unknown[]> {
+  const outcomes = await Promise.allSettled(cleanups.filter((c) => c !== undefined).map((c) => c()));
+  return outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected").map((o) => o.reason);
 }

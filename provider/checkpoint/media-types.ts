@@ -45,3 +45,9 @@ export function isLayer(mediaType: string): boolean {
     mediaType.startsWith("application/vnd.docker.image.rootfs.")
   );
 }
+
+/** This host's platform in OCI terms (Node's `process.arch` mapped to Go's GOARCH names). */
+export function hostPlatform(): { os: string; architecture: string } {
+  const goArch: Record<string, string> = { x64: "amd64", ia32: "386", arm64: "arm64", arm: "arm", ppc64: "ppc64le", s390x: "s390x" };
+  return { os: "linux", architecture: goArch[process.arch] ?? process.arch };
+}

@@ -59,6 +59,31 @@ export async function writeBlob(
   target: BlobTarget,
   source: (offset: number) => AsyncIterable<Uint8Array>,
 ): Promise<WriteBlobResult> {
+  // Another writer holds the ingest (a parallel copy of a shared layer): wait for it, as containerd's own client does.
+  const giveUpAt = Date.now() + LOCKED_RETRY_MS;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      return await writeBlobOnce(client, ref, target, source);
+    } catch (err) {
+      if (!isIngestLocked(err) || Date.now() > giveUpAt) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+const LOCKED_RETRY_MS = 60_000;
+
+/** containerd answers Unavailable "ref … locked" while another writer holds an ingest. */
+function isIngestLocked(err: unknown): boolean {
+  return isContainerdError(err, "unavailable") && /\blocked\b/.test((err as ContainerdError).details);
+}
+
+async function writeBlobOnce(
+  client: ContainerdClient,
+  ref: string,
+  target: BlobTarget,
+  source: (offset: number) => AsyncIterable<Uint8Array>,
+): Promise<WriteBlobResult> {
   const call = client.duplex("content.Write");
   const { digest, size } = target;
   try {

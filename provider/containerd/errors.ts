@@ -50,7 +50,8 @@ export class ContainerdError extends Error {
     options?: { cause?: unknown },
   ) {
     super(
-      code === "unavailable"
+      // Unavailable is also containerd's word for a busy ingest ("ref … locked"): that one is not a connection problem.
+      code === "unavailable" && !/\blocked\b/.test(details)
         ? `cannot reach containerd at ${address}: ${method}: ${details}`
         : `${method}: ${details}`,
       options,

@@ -27,12 +27,20 @@ export async function check(olds: Raw, news: Raw): Promise<{ inputs?: Raw; failu
   const { inputs, failures } = validate(checkpointInputsSchema, news);
   if (!inputs) return { failures };
   const checked = { ...inputs, ref: refFor(inputs, olds as Partial<CheckpointInputs>), autoRef: inputs.ref === undefined };
-  if (["containerId", "address", "namespace"].some((k) => isUnknown(inputs[k as keyof CheckpointInputs]))) return { inputs: checked };
+  if (["containerId", "address", "namespace", "tls", "insecure", "ref"].some((k) => isUnknown(inputs[k as keyof CheckpointInputs]))) return { inputs: checked };
+  // An existing checkpoint stays valid when its container stopped or went away (e.g. after a migration).
+  const existing = olds.ref === checked.ref && (["containerId", "address", "namespace"] as const).every((k) => olds[k] === inputs[k]);
+  if (existing) return { inputs: checked };
   try {
-    const state = await withClient(inputs, (client) => inspect(client, inputs.containerId));
-    if (!state || state.status !== "running") {
-      return { failures: [{ property: "containerId", reason: `container ${inputs.containerId} ${state ? `is ${state.status}` : "does not exist"} in namespace ${inputs.namespace}: only a running container can be checkpointed` }] };
-    }
+    const failures = await withClient(inputs, async (client): Promise<CheckFailure[]> => {
+      const state = await inspect(client, inputs.containerId);
+      if (!state || state.status !== "running") {
+        const why = state ? `is ${state.status}` : "does not exist";
+        return [{ property: "containerId", reason: `container ${inputs.containerId} ${why} in namespace ${inputs.namespace}: only a running container can be checkpointed` }];
+      }
+      return [];
+    });
+    if (failures.length) return { failures };
   } catch (err) {
     if (err instanceof RestoreError) return { failures: [{ property: "address", reason: err.message }] };
     throw err;

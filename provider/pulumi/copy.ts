@@ -62,8 +62,14 @@ export async function update(_id: string, olds: Raw, news: Raw) {
   return { outs: { ...olds, source: news.source, target: news.target } };
 }
 
-/** Delete removes the checkpoint image on the target (the base image stays: others may use it). */
+/**
+ * Delete removes the checkpoint image on the target (the base image stays: others
+ * may use it) — unless it now names another checkpoint: a replacement copy to the
+ * same ref is created before this one is deleted.
+ */
 export async function remove(_id: string, props: Raw): Promise<void> {
   const olds = props as unknown as CopyOutputs;
-  await withClient(olds.target, (client) => removeImage(client, olds.targetRef));
+  await withClient(olds.target, async (client) => {
+    if ((await imageDigest(client, olds.targetRef)) === olds.digest) await removeImage(client, olds.targetRef);
+  });
 }

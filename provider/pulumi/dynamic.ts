@@ -55,13 +55,18 @@ function propertyOf(err: RestoreError): string {
       return "name";
     case "live":
     case "restoreRw":
+    case "stopSignal":
+    case "labels":
+    case "logPath":
+    case "namespace":
       return err.subject;
     default:
       return "checkpoint";
   }
 }
 
-const DECIDE_LATER = ["checkpoint", "address", "namespace", "name", "live", "restoreRw", "logPath"] as const;
+/** Inputs the plan or the connection depends on: while one is unknown (preview), the daemon is not asked. */
+const DECIDE_LATER = ["checkpoint", "address", "namespace", "tls", "insecure", "name", "live", "restoreRw", "logPath", "stopSignal"] as const;
 
 /**
  * Validates inputs, names the container, and (when every input it needs is known)
@@ -77,14 +82,22 @@ export async function check(olds: Raw, news: Raw): Promise<{ inputs?: Raw; failu
     const { plan, steps } = await withClient(inputs, async (client) => {
       const plan = await planRestore(client, inputs.checkpoint, inputs);
       await assertNameFree(client, checked, olds);
-      return { plan, steps: describeRestore(plan, { id: checked.containerId, ...inputs }, inputs.namespace) };
+      const labels = isUnknown(inputs.labels) ? {} : inputs.labels;
+      return { plan, steps: describeRestore(plan, { id: checked.containerId, ...inputs, labels }, inputs.namespace) };
     });
     return { inputs: { ...checked, checkpointDigest: plan.checkpoint.digest, plan: steps } };
   } catch (err) {
-    if (err instanceof RestoreError) return { failures: [{ property: propertyOf(err), reason: err.message }] };
-    throw err;
+    if (!(err instanceof RestoreError)) throw err;
+    // The container exists already: a checkpoint removed after the restore is no reason to fail.
+    if (GONE_AFTER_RESTORE.has(err.code) && olds.checkpointDigest && olds.checkpoint === inputs.checkpoint && olds.containerId === checked.containerId) {
+      return { inputs: { ...checked, checkpointDigest: olds.checkpointDigest, plan: olds.plan } };
+    }
+    return { failures: [{ property: propertyOf(err), reason: err.message }] };
   }
 }
+
+/** Plan failures that only mean the checkpoint (or its base image) was cleaned up since the restore. */
+const GONE_AFTER_RESTORE = new Set(["checkpoint-not-found", "base-image-missing", "base-image-not-unpacked"]);
 
 /** The owner label of this resource's containers: replacements may reuse a fixed name. */
 function ownerOf(inputs: Pick<Inputs, "resourceName" | "owner">): string {

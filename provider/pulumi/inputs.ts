@@ -182,5 +182,6 @@ export function containerIdFor(inputs: Inputs, olds: Partial<CheckedInputs>): st
   if (inputs.name !== undefined) return inputs.name;
   if (olds.containerId && olds.name === undefined && olds.resourceName === inputs.resourceName) return olds.containerId;
   const stem = inputs.resourceName.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[._-]+|[._-]+$/g, "").replace(/[._-]{2,}/g, "-") || "restored";
-  return `${stem.slice(0, MAX_ID_LENGTH - 8)}-${randomBytes(4).toString("hex").slice(0, 7)}`;
+  // Cut before the suffix, then drop a separator the cut may leave at the end ("a-" + "-1f2e3d4" is invalid).
+  return `${stem.slice(0, MAX_ID_LENGTH - 8).replace(/[._-]+$/, "")}-${randomBytes(4).toString("hex").slice(0, 7)}`;
 }

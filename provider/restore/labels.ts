@@ -5,7 +5,7 @@ export const Label = {
   checkpointRef: "containerd-restore/checkpoint-ref",
   checkpointDigest: "containerd-restore/checkpoint-digest",
   checkpointFormat: "containerd-restore/checkpoint-format",
-  /** Who manages the container, e.g. `pulumi:<project>:<resource name>` (free-form). */
+  /** Who manages the container, e.g. `pulumi:<project>/<stack>/<resource name>` (free-form). */
   owner: "containerd-restore/owner",
   /** How the container was restored: `live` (CRIU) or `cold` (filesystem only). */
   mode: "containerd-restore/mode",
@@ -15,7 +15,7 @@ export const Label = {
 
 export const MANAGED_BY = "pulumi-containerd-restore";
 
-/** True for label keys this project owns (users may not set them). */
+/** True for label keys this project owns (users may not set them): the `containerd-restore/` prefix and containerd's stop signal. */
 export function isReservedLabel(key: string): boolean {
-  return Object.values(Label).includes(key as (typeof Label)[keyof typeof Label]);
+  return key.startsWith("containerd-restore/") || key === Label.stopSignal;
 }

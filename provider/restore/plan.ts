@@ -15,7 +15,7 @@ import {
   type OciDescriptor,
   type Platform,
 } from "../checkpoint/decode";
-import { MediaType, SPEC_TYPE_URL } from "../checkpoint/media-types";
+import { MediaType, SPEC_TYPE_URL, hostPlatform } from "../checkpoint/media-types";
 import { RestoreError, type RestoreErrorCode } from "./errors";
 import { invalidIdReason } from "./identifiers";
 
@@ -260,7 +260,7 @@ export async function planRestore(
     }
     const decoded = checkpoints.get(client, target.digest) ?? (await decodeCheckpoint(client, ref, target as OciDescriptor));
     const { index, spec, runtimeOptions } = decoded;
-    const platform: Platform = index.criuImage?.platform ?? { os: "linux", architecture: goArch(process.arch) };
+    const platform: Platform = index.criuImage?.platform ?? hostPlatform();
     const [base] = await Promise.all([resolveBaseImage(client, index, platform), assertSnapshotterLoaded(client, index.snapshotter)]);
     checkpoints.set(client, target.digest, decoded);
     const plan: RestorePlan = {
@@ -299,7 +299,3 @@ async function decodeCheckpoint(client: ContainerdClient, ref: string, target: O
   return { index, spec, runtimeOptions };
 }
 
-/** Node's process.arch in OCI/Go terms. */
-function goArch(arch: string): string {
-  return ({ x64: "amd64", ia32: "386", arm64: "arm64", arm: "arm", ppc64: "ppc64le", s390x: "s390x" } as Record<string, string>)[arch] ?? arch;
-}

@@ -3,6 +3,7 @@ import type { ContainerdClient } from "../containerd/client";
 import { isContainerdError, unlessNotFound } from "../containerd/errors";
 import { daemonError } from "./plan";
 import { Label } from "./labels";
+import { closeLease } from "../containerd/leases";
 import { isRestoreLeaseOf } from "./steps/create-lease";
 
 export interface TeardownOptions {
@@ -27,7 +28,11 @@ const KILL_WAIT_MS = 30_000;
 
 /** A signal name (`SIGTERM`, `TERM`) or number as a number; throws on unknown names. */
 export function signalNumber(signal: string): number {
-  if (/^\d+$/.test(signal)) return Number(signal);
+  if (/^\d+$/.test(signal)) {
+    const value = Number(signal);
+    if (value < 1 || value > 64) throw new RangeError(`signal ${signal} is out of range (1–64)`);
+    return value;
+  }
   const name = (signal.toUpperCase().startsWith("SIG") ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`) as keyof typeof osConstants.signals;
   const value = osConstants.signals[name];
   if (value === undefined) throw new RangeError(`unknown signal "${signal}"`);
@@ -89,7 +94,7 @@ export async function deleteTask(client: ContainerdClient, id: string): Promise<
 async function deleteRestoreLeases(client: ContainerdClient, id: string): Promise<boolean> {
   const { leases } = await client.call("leases.List", {});
   const left = leases.filter((lease) => isRestoreLeaseOf(lease.id, id));
-  for (const lease of left) await unlessNotFound(client.call("leases.Delete", { id: lease.id, sync: true }));
+  for (const lease of left) await closeLease(client, lease.id, { sync: true });
   return left.length > 0;
 }
 

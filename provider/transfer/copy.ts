@@ -5,7 +5,8 @@ import { isContainerdError, unlessNotFound } from "../containerd/errors";
 import type { Descriptor } from "../containerd/types";
 import { chainId } from "../checkpoint/chain-id";
 import { decodeCheckpointIndex, decodeImageConfig, decodeManifest, selectPlatform, type OciDescriptor } from "../checkpoint/decode";
-import { MediaType } from "../checkpoint/media-types";
+import { MediaType, hostPlatform } from "../checkpoint/media-types";
+import { closeLease, openLease } from "../containerd/leases";
 import { RestoreError } from "../restore/errors";
 import { daemonError } from "../restore/plan";
 
@@ -29,7 +30,6 @@ export interface CopyResult {
 }
 
 const MAX_METADATA_BYTES = 16 * 1024 * 1024;
-const LEASE_TTL_MS = 60 * 60 * 1000;
 
 /** One blob to bring over, with the GC labels it must carry on the target. */
 interface BlobCopy {
@@ -139,7 +139,7 @@ export async function copyCheckpoint(source: ContainerdClient, target: Container
     const indexBytes = await readBlob(source, image.target.digest, MAX_METADATA_BYTES);
     const index = decodeCheckpointIndex(indexBytes, `${ref}@${image.target.digest}`);
     const entries = (JSON.parse(indexBytes.toString("utf8")) as { manifests: Descriptor[] }).manifests;
-    const platform = (index.criuImage as OciDescriptor | undefined)?.platform ?? { os: "linux", architecture: "amd64" };
+    const platform = (index.criuImage as OciDescriptor | undefined)?.platform ?? hostPlatform();
 
     const baseTarget =
       index.format === "modern" ? (await source.call("images.Get", { name: index.imageName })).image.target : (index.baseImage as Descriptor);
@@ -153,9 +153,7 @@ export async function copyCheckpoint(source: ContainerdClient, target: Container
 
     // One lease per checkpoint: a failed copy leaves it (with its ingests) for the next try to resume.
     const leaseId = `containerd-restore.copy.${image.target.digest.slice(7, 23)}`;
-    await target.call("leases.Create", { id: leaseId, labels: { "containerd.io/gc.expire": new Date(Date.now() + LEASE_TTL_MS).toISOString() } }).catch((err: unknown) => {
-      if (!isContainerdError(err, "already-exists")) throw err;
-    });
+    await openLease(target, leaseId, { reuse: true });
     const leased = target.withLease(leaseId);
     let bytesMoved = 0;
     let blobsCopied = 0;
@@ -169,7 +167,7 @@ export async function copyCheckpoint(source: ContainerdClient, target: Container
     if (!baseImageExists) await putImage(leased, index.imageName, baseTarget);
     const unpacked = await unpackBaseImage(leased, index.snapshotter, base.layers, base.diffIds, base.configDigest);
     await putImage(leased, targetRef, image.target);
-    await target.call("leases.Delete", { id: leaseId });
+    await closeLease(target, leaseId);
     return {
       sourceRef: ref,
       targetRef,

@@ -167,7 +167,7 @@ async function debrisOnDaemon(): Promise<string[]> {
 /** The inventory lines of a dead restore's debris of container `id`. */
 function expectedDebris(id: string, kinds: string[]): string[] {
   const line = (kind: string) => {
-    if (kind === "lease") return `+ lease containerd-restore.${id}.*`;
+    if (kind === "lease") return `+ lease containerd-restore.restore.${id}.*`;
     if (kind === "snapshot") return `+ snapshot(overlayfs) ${id} Active`;
     if (kind === "container") return `+ container ${id}`;
     return `+ task ${id} ${kind.split(" ")[1]}`;

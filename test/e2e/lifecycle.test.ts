@@ -120,6 +120,13 @@ test("a label change is an in-place update: same container, same pid", async () 
   assert.equal(info.Labels["containerd-restore/checkpoint-digest"], v1.digest);
 });
 
+test("removing the checkpoint image after the restore does not break later previews", async () => {
+  await d.ctr(["images", "rm", "checkpoint/counter:latest"]);
+  const preview = await s.stack.preview();
+  assert.equal(preview.changeSummary.same, 2);
+  await d.ctr(["images", "tag", v1.ref, "checkpoint/counter:latest"]);
+});
+
 test("moving the tag to a newer checkpoint replaces the container; the old one is gone", async () => {
   const old = await outputsOf();
   const v2 = await makeCheckpoint(d, { ref: "checkpoint/counter:v2", image: await importBaseImage(d), minCount: 20 });

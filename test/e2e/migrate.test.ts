@@ -13,8 +13,10 @@ import {
   importBaseImage,
   readCountSettled,
   readLog,
+  imageTarget,
   removeContainer,
   runCounter,
+  taskStatus,
   startContainerd,
   takeInventory,
   uniqueId,
@@ -84,9 +86,31 @@ test("checkpoint on A, copy to B, restore on B: the restored process continues c
   assert.ok((await readCountSettled(originalPid)) > countBefore, "the original on A keeps running (leaveRunning)");
 });
 
-test("a second up changes nothing", async () => {
+test("a second up changes nothing, also once the original container has stopped", async () => {
+  await a.ctr(["tasks", "kill", "-s", "SIGKILL", originalId]);
+  await waitFor(async () => ((await taskStatus(a, originalId)) === "STOPPED" ? true : undefined), 5000, () => "original stopped");
   const preview = await s.stack.preview();
   assert.equal(preview.changeSummary.same, 4);
+});
+
+test("a checkpoint moved behind the source ref is copied again, and the target keeps the new copy", async () => {
+  const image = await importBaseImage(a);
+  const second = uniqueId("app2");
+  const { pid } = await runCounter(a, second, image.name);
+  await waitForCount(pid, 5);
+  await a.ctr(["containers", "checkpoint", "--task", "--rw", "--image", second, "checkpoint/app:next"]);
+  await a.ctr(["images", "tag", "--force", "checkpoint/app:next", "checkpoint/app:migrate"]);
+  const moved = (await imageTarget(a, "checkpoint/app:migrate")).digest;
+
+  const preview = await s.stack.preview();
+  assert.equal(preview.changeSummary.replace, 2, "the copy and the restored container");
+  const result = await s.stack.up();
+  assert.equal(result.outputs.copiedDigest.value, moved);
+  // Create-before-delete of the copy wrote the same ref; deleting the old copy must not remove it.
+  assert.equal((await imageTarget(b, "checkpoint/app:migrate")).digest, moved);
+  assert.equal(result.outputs.status.value, "running");
+  await removeContainer(a, second);
+  await a.ctr(["images", "rm", "checkpoint/app:next"]);
 });
 
 test("destroy leaves both daemons as they were, except the retained checkpoint on A and the base image B received", async () => {
@@ -106,7 +130,7 @@ test("destroy leaves both daemons as they were, except the retained checkpoint o
   const afterA = await takeInventory(a);
   assert.deepEqual(afterA.containers, beforeA.containers);
   assert.deepEqual(afterA.leases, beforeA.leases);
-  assert.deepEqual(afterA.snapshots, beforeA.snapshots);
   assert.deepEqual(afterA.images, [...beforeA.images, "checkpoint/app:migrate"].sort(), "only the retained checkpoint is new on A");
+  assert.deepEqual(afterA.tasks, [`${originalId}:STOPPED`]);
   await removeContainer(a, originalId);
 });

@@ -145,7 +145,7 @@ for (const [step, rpc] of [
     await fired;
     await d.start();
     const debris = diffInventory(baseline, await takeInventory(d));
-    assert.ok(debris.some((line) => line.startsWith(`+ lease containerd-restore.${id}.`)), `debris: ${debris}`);
+    assert.ok(debris.some((line) => line.startsWith(`+ lease containerd-restore.restore.${id}.`)), `debris: ${debris}`);
     if (step === "prepare-snapshot") assert.ok(debris.includes(`+ snapshot(overlayfs) ${id} Active`), `debris: ${debris}`);
 
     const result = await teardown(client, id, { graceMs: 300 });
@@ -156,7 +156,7 @@ for (const [step, rpc] of [
 }
 
 test("teardown leaves other containers' leases alone (ids that share a prefix)", async () => {
-  const other = "containerd-restore.app.v2.0123abcd"; // a restore of app.v2, not of app
+  const other = "containerd-restore.restore.app.v2.0123abcd"; // a restore of app.v2, not of app
   await client.call("leases.Create", { id: other });
   try {
     await teardown(client, "app");

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
+  RestoreError,
   checkpointContainer,
   connect,
   copyCheckpoint,
@@ -35,6 +36,7 @@ import {
   waitFor,
   waitForCount,
   removeContainer,
+  taskStatus,
   type PrivateContainerd,
 } from "../harness";
 
@@ -81,6 +83,24 @@ describe("checkpointContainer", () => {
     const [resumed] = await waitFor(() => (counts(logPath).length ? counts(logPath) : undefined), 10_000, () => "restored counts");
     assert.ok(resumed > 5, `restored from the second checkpoint at ${resumed}`);
     await teardown(ca, restored, QUICK);
+    await removeContainer(a, id);
+  });
+});
+
+describe("checkpointContainer refuses bad requests before touching the container", () => {
+  test("a ref that is taken: the container is neither paused nor checkpointed", async () => {
+    const id = uniqueId("busy");
+    const image = await importBaseImage(a);
+    const { pid } = await runCounter(a, id, image.name);
+    await waitForCount(pid, 2);
+    const before = await takeInventory(a);
+    const err = await checkpointContainer(ca, id, { ref: image.name, leaveRunning: false }).catch((e: unknown) => e);
+    assert.ok(err instanceof RestoreError && err.code === "invalid-option" && err.subject === "ref", `refused: ${err}`);
+    assert.match(err.message, /already exists/);
+    assert.equal(await taskStatus(a, id), "RUNNING");
+    const count = await readCountSettled(pid);
+    await waitForCount(pid, count + 2, 5000);
+    await assertInventoryUnchanged(a, before, "after the refused checkpoint");
     await removeContainer(a, id);
   });
 });

@@ -71,7 +71,8 @@ async function firstCounts(logPath: string, n: number): Promise<number[]> {
 describe("live restore", () => {
   test("the restored process continues counting from the checkpointed value, in its own cgroup", async () => {
     const id = uniqueId("live");
-    const logPath = path.join(d.logDir, `${id}.log`);
+    // Characters a file:// URL must escape: the log still lands at exactly this path.
+    const logPath = path.join(d.logDir, `${id} #1 50%.log`);
     const plan = await planRestore(client, checkpoint.ref);
     assert.equal(plan.checkpoint.format, "modern");
     assert.equal(plan.checkpoint.digest, checkpoint.digest);

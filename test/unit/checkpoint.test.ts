@@ -8,6 +8,8 @@ import { decodeMessage, encodeMessage, messageType } from "../../provider/contai
 import { RestoreError } from "../../provider/restore/errors";
 import { specForContainer } from "../../provider/restore/steps/create-container";
 import { containerIdFor, UNKNOWN, validateInputs } from "../../provider/pulumi/inputs";
+import { check } from "../../provider/pulumi/dynamic";
+import { invalidIdReason } from "../../provider/restore/identifiers";
 
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
 const entry = (mediaType: string, n: number, extra: object = {}) => ({ mediaType, digest: d(n), size: 10 * n, ...extra });
@@ -152,6 +154,23 @@ describe("resource inputs", () => {
     assert.match(byProperty["labels.containerd-restore/mode"], /written by the provider/);
   });
 
+  test("signals outside 1–64 and labels under the provider's prefix are refused", () => {
+    for (const stopSignal of ["0", "99999"]) {
+      const { failures } = validateInputs({ checkpoint: "c:1", resourceName: "web", stopSignal });
+      assert.match(failures.find((f) => f.property === "stopSignal")?.reason ?? "", /out of range/, stopSignal);
+    }
+    const { failures } = validateInputs({ checkpoint: "c:1", resourceName: "web", labels: { "containerd-restore/anything": "x" } });
+    assert.match(failures[0]?.reason ?? "", /written by the provider/);
+  });
+
+  test("preview with unknown TLS material or stop signal does not reach for the daemon", async () => {
+    for (const unknown of [{ tls: UNKNOWN }, { insecure: UNKNOWN }, { insecure: true, stopSignal: UNKNOWN }]) {
+      const result = await check({}, { checkpoint: "c:1", address: "tcp://127.0.0.1:9", resourceName: "web", ...unknown });
+      assert.equal(result.failures, undefined, JSON.stringify(result.failures));
+      assert.equal(result.inputs?.plan, undefined, "no plan without the daemon");
+    }
+  });
+
   test("unknown values (preview) are passed through, not validated", () => {
     const { inputs, failures } = validateInputs({ checkpoint: UNKNOWN, resourceName: "web" });
     assert.deepEqual(failures, []);
@@ -165,5 +184,8 @@ describe("resource inputs", () => {
     assert.match(id, /^my-app-x+-[0-9a-f]{7}$/);
     assert.equal(containerIdFor(inputs, { containerId: id, resourceName: inputs.resourceName }), id);
     assert.equal(containerIdFor({ ...inputs, name: "fixed" }, { containerId: id }), "fixed");
+    // A cut that ends on a separator must not leave "--" before the suffix.
+    const edge = validateInputs({ checkpoint: "c:1", resourceName: `${"a".repeat(67)}-b` }).inputs!;
+    assert.equal(invalidIdReason(containerIdFor(edge, {})), undefined);
   });
 });

@@ -1,13 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { unlessNotFound } from "../../containerd/errors";
+import { closeLease, openLease } from "../../containerd/leases";
 import type { RestoreContext, RestoreStep } from "./step";
 
-/** Lease lifetime: a crashed restore's snapshot is collected by GC after this. */
-const LEASE_TTL_MS = 60 * 60 * 1000;
+/** Restore leases are `containerd-restore.restore.<container id>.<8 hex>`: teardown finds a crashed restore's. */
+const LEASE_PREFIX = "containerd-restore.restore.";
 
-const LEASE_PREFIX = "containerd-restore.";
-
-/** True when `leaseId` is the lease of a restore of container `id` (`containerd-restore.<id>.<8 hex>`). */
+/** True when `leaseId` is the lease of a restore of container `id`. */
 export function isRestoreLeaseOf(leaseId: string, id: string): boolean {
   const prefix = `${LEASE_PREFIX}${id}.`;
   return leaseId.startsWith(prefix) && /^[0-9a-f]{8}$/.test(leaseId.slice(prefix.length));
@@ -15,7 +13,7 @@ export function isRestoreLeaseOf(leaseId: string, id: string): boolean {
 
 async function deleteLease(ctx: RestoreContext): Promise<void> {
   if (!ctx.lease) return;
-  await unlessNotFound(ctx.client.call("leases.Delete", { id: ctx.lease }));
+  await closeLease(ctx.client, ctx.lease);
   ctx.lease = undefined;
 }
 
@@ -24,8 +22,7 @@ export const createLease: RestoreStep = {
   name: "create-lease",
   async run(ctx) {
     const id = `${LEASE_PREFIX}${ctx.options.id}.${randomBytes(4).toString("hex")}`;
-    const expire = new Date(Date.now() + LEASE_TTL_MS).toISOString().replace(/\.\d+Z$/, "Z");
-    await ctx.client.call("leases.Create", { id, labels: { "containerd.io/gc.expire": expire } });
+    await openLease(ctx.client, id);
     ctx.lease = id;
   },
   undo: deleteLease,

@@ -1,4 +1,5 @@
-import { deleteTask } from "../teardown";
+import { pathToFileURL } from "node:url";
+import { deleteTask, stopTask } from "../teardown";
 import type { RestoreStep } from "./step";
 
 /**
@@ -6,6 +7,8 @@ import type { RestoreStep } from "./step";
  * until start). Stdout and stderr go to the same file or both nowhere: a file for
  * stdout alone crashes containerd 1.6's shim.
  */
+const SIGKILL = 9;
+
 export const createTask: RestoreStep = {
   name: "create-task",
   describe: (plan, options) => ({
@@ -14,7 +17,7 @@ export const createTask: RestoreStep = {
   }),
   async run(ctx) {
     const { options, plan } = ctx;
-    const log = options.logPath ? `file://${options.logPath}` : "";
+    const log = options.logPath ? pathToFileURL(options.logPath).href : "";
     await ctx.client.call("tasks.Create", {
       containerId: options.id,
       rootfs: ctx.mounts!,
@@ -23,7 +26,9 @@ export const createTask: RestoreStep = {
       ...(options.live ? { checkpoint: plan.criuImage! } : {}),
     });
   },
+  // A start that failed may still have started the process (its answer lost): kill it first.
   async undo(ctx) {
+    await stopTask(ctx.client, ctx.options.id, SIGKILL, 0);
     await deleteTask(ctx.client, ctx.options.id);
   },
 };

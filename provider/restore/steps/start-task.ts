@@ -1,7 +1,6 @@
 import * as fs from "node:fs/promises";
 import { isContainerdError } from "../../containerd/errors";
 import { RestoreError } from "../errors";
-import { stopTask } from "../teardown";
 import type { RestoreStep } from "./step";
 
 const RESTORE_LOG_LINES = 20;
@@ -27,12 +26,10 @@ export const startTask: RestoreStep = {
     } catch (err) {
       if (!isContainerdError(err) || !/criu|restore/i.test(err.details)) throw err;
       // Read before undo: deleting the task removes its work dir and restore.log.
-      const restoreLog = await restoreLogTail(err.details);
+      const restoreLog = ctx.client.address.startsWith("tcp://") ? undefined : await restoreLogTail(err.details);
       const tail = restoreLog ? `\nrestore.log (last ${restoreLog.length} lines):\n  ${restoreLog.join("\n  ")}` : "";
       throw new RestoreError("criu-failed", `${err.message}${tail}`, { cause: err, restoreLog });
     }
   },
-  async undo(ctx) {
-    await stopTask(ctx.client, ctx.options.id, 9, 0);
-  },
+  // Undone by create-task's undo, which kills a process that started anyway.
 };
