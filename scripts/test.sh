@@ -8,14 +8,13 @@
 #   bash scripts/test.sh test/unit       # one folder (or file) of test/
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-. .cache/env.sh
-npm run --silent build
-
 if [ "$(id -u)" != 0 ]; then
   echo "tests need root: they run containerd, runc and CRIU" >&2
   exit 1
 fi
+bash scripts/setup.sh
+. .cache/env.sh
+npm run --silent build
 
 if [ $# -eq 0 ]; then set -- test/unit test/harness test/integration test/e2e; fi
 files=()

@@ -3,7 +3,7 @@ import type { DaemonArgs } from "./daemon";
 import { withSecretTls } from "./daemon";
 import { checkpointCopyProvider } from "./provider";
 
-/** Arguments of a CheckpointCopy. Every change makes a new copy (replace). */
+/** Arguments of a CheckpointCopy. A new endpoint or a new digest behind the source ref makes a new copy (replace); TLS material changes in place. */
 export interface CheckpointCopyArgs {
   /** Where the checkpoint is: daemon and image ref. A new digest behind the ref copies again. */
   source: pulumi.Input<DaemonArgs & { ref: pulumi.Input<string> }>;

@@ -3,7 +3,7 @@ import type { DaemonArgs } from "./daemon";
 import { withSecretTls } from "./daemon";
 import { containerCheckpointProvider } from "./provider";
 
-/** Arguments of a ContainerCheckpoint. Every change makes a new checkpoint (replace). */
+/** Arguments of a ContainerCheckpoint. A change makes a new checkpoint (replace), except TLS material and `insecure` (in place). */
 export interface ContainerCheckpointArgs extends DaemonArgs {
   /** The running container to checkpoint. */
   containerId: pulumi.Input<string>;

@@ -5,4 +5,3 @@ export type { ContainerCheckpointArgs } from "./container-checkpoint";
 export { CheckpointCopy } from "./checkpoint-copy";
 export type { CheckpointCopyArgs } from "./checkpoint-copy";
 export type { DaemonArgs, DaemonTls } from "./daemon";
-export * from "../provider/index";

@@ -5,8 +5,8 @@ import { isContainerdError, unlessNotFound } from "../containerd/errors";
 import { encodeMessage, messageType } from "../containerd/proto";
 import { closeLease, openLease } from "../containerd/leases";
 import type { Any, Container, Descriptor } from "../containerd/types";
-import { RestoreError } from "../restore/errors";
-import { daemonError } from "../restore/plan";
+import { RestoreError } from "../errors";
+import { daemonError } from "../errors";
 import { imageDigest } from "./images";
 import { Annotation, MediaType, hostPlatform } from "./media-types";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { RestoreError, type RestoreErrorCode } from "../restore/errors";
+import { RestoreError, type RestoreErrorCode } from "../errors";
 import {
   Annotation,
   LEGACY_DEFAULT_RUNTIME,
@@ -191,10 +191,9 @@ export function decodeManifest(bytes: Buffer, mediaType: string, where: string):
 }
 
 /** Decodes an image config blob to its rootfs diff ids. */
-export function decodeImageConfig(bytes: Buffer, where: string): { diffIds: string[]; platform?: Platform } {
+export function decodeImageConfig(bytes: Buffer, where: string): { diffIds: string[] } {
   const config = parseJson(imageConfigSchema, bytes, `image config ${where}`, { notJson: "base-image-invalid", invalid: "base-image-invalid" });
-  const platform = config.os && config.architecture ? { os: config.os, architecture: config.architecture } : undefined;
-  return { diffIds: config.rootfs.diff_ids, platform };
+  return { diffIds: config.rootfs.diff_ids };
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { ContainerdClient } from "../containerd/client";
 import { unlessNotFound } from "../containerd/errors";
-import { daemonError } from "../restore/plan";
+import { daemonError } from "../errors";
 
 /** The target digest of image `name`, or undefined when there is no such image. */
 export async function imageDigest(client: ContainerdClient, name: string): Promise<string | undefined> {

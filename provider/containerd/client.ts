@@ -154,7 +154,7 @@ interface Channel {
 
 /**
  * A connection to one containerd daemon, bound to a namespace (and optionally a
- * lease). Derived clients (`withLease`, `withNamespace`) share the connection.
+ * lease). Clients derived with `withLease` share the connection.
  */
 export class ContainerdClient {
   private constructor(
@@ -187,11 +187,6 @@ export class ContainerdClient {
   /** The same connection, with calls made under lease `id`. */
   withLease(id: string | undefined): ContainerdClient {
     return new ContainerdClient(this.channel, this.namespace, id);
-  }
-
-  /** The same connection, in another namespace. */
-  withNamespace(namespace: string): ContainerdClient {
-    return new ContainerdClient(this.channel, namespace, this.lease);
   }
 
   /** Closes the connection (shared by derived clients). */

@@ -117,7 +117,7 @@ type Empty = Record<string, never>;
 
 /**
  * Every unary method we call: `service.Method` → [request, response]. The service
- * part maps to `containerd.services.<service>.v1.<Service>` (see METHOD_PATHS).
+ * part maps to `containerd.services.<service>.v1.<Service>` (see SERVICES in proto.ts).
  */
 export interface UnaryMethods {
   "version.Version": [Empty, { version: string; revision: string }];

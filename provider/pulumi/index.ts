@@ -4,7 +4,7 @@
  */
 import * as checkpoint from "./checkpoint";
 import * as copy from "./copy";
-import * as restored from "./dynamic";
+import * as restored from "./restored-container";
 
 const lifecycle = (m: typeof restored | typeof checkpoint | typeof copy) => ({
   check: m.check,

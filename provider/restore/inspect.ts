@@ -2,7 +2,7 @@ import type { ContainerdClient } from "../containerd/client";
 import { unlessNotFound } from "../containerd/errors";
 import type { TaskStatus, Timestamp } from "../containerd/types";
 import { Label, isReservedLabel } from "./labels";
-import { daemonError } from "./plan";
+import { daemonError } from "../errors";
 
 export type ContainerStatus = "running" | "created" | "stopped" | "paused" | "pausing" | "unknown" | "no-task";
 

@@ -1,6 +1,6 @@
 import type { ContainerdClient } from "../containerd/client";
 import { readBlob } from "../containerd/content";
-import { ContainerdError, isContainerdError } from "../containerd/errors";
+import { isContainerdError } from "../containerd/errors";
 import { decodeMessage, messageType } from "../containerd/proto";
 import type { Any, Descriptor } from "../containerd/types";
 import { chainId } from "../checkpoint/chain-id";
@@ -16,7 +16,7 @@ import {
   type Platform,
 } from "../checkpoint/decode";
 import { MediaType, SPEC_TYPE_URL, hostPlatform } from "../checkpoint/media-types";
-import { RestoreError, type RestoreErrorCode } from "./errors";
+import { RestoreError, daemonError, type RestoreErrorCode } from "../errors";
 import { invalidIdReason } from "./identifiers";
 
 /** Checkpoint indexes are a few KB; anything this big is not one. */
@@ -68,15 +68,6 @@ async function notFoundAs<T>(call: Promise<T>, onNotFound: () => RestoreError): 
   }
 }
 
-/** Maps a daemon failure outside any step: unreachable daemon, or containerd's own error. */
-export function daemonError(err: unknown): unknown {
-  if (err instanceof RestoreError) return err;
-  if (err instanceof ContainerdError) {
-    const code: RestoreErrorCode = err.code === "unavailable" ? "daemon-unreachable" : "daemon-error";
-    return new RestoreError(code, err.message, { cause: err });
-  }
-  return err;
-}
 
 async function readSmallBlob(client: ContainerdClient, entry: OciDescriptor, what: string): Promise<Buffer> {
   return notFoundAs(readBlob(client, entry.digest, MAX_SMALL_BLOB_BYTES), () => missingBlob(entry, what));

@@ -1,8 +1,8 @@
 import type { ContainerdClient } from "../containerd/client";
-import { isContainerdError } from "../containerd/errors";
-import { RestoreError, type RestoreErrorCode, type StepName } from "./errors";
+import { RestoreError, type RestoreErrorCode, type StepName } from "../errors";
 import { isReservedLabel } from "./labels";
-import { assertPlanSupports, daemonError, type RestorePlan } from "./plan";
+import { assertPlanSupports, type RestorePlan } from "./plan";
+import { daemonError } from "../errors";
 import { applyRwLayer } from "./steps/apply-rw-layer";
 import { createContainer } from "./steps/create-container";
 import { createLease, releaseLease } from "./steps/create-lease";
@@ -157,9 +157,4 @@ export async function restore(client: ContainerdClient, plan: RestorePlan, optio
     durationMs: performance.now() - started,
     steps: timings,
   };
-}
-
-/** @internal True when `err` says the daemon could not be reached. */
-export function isUnreachable(err: unknown): boolean {
-  return isContainerdError(err, "unavailable") || (err instanceof RestoreError && err.code === "daemon-unreachable");
 }

@@ -1,7 +1,7 @@
 import { constants as osConstants } from "node:os";
 import type { ContainerdClient } from "../containerd/client";
 import { isContainerdError, unlessNotFound } from "../containerd/errors";
-import { daemonError } from "./plan";
+import { daemonError } from "../errors";
 import { Label } from "./labels";
 import { closeLease } from "../containerd/leases";
 import { isRestoreLeaseOf } from "./steps/create-lease";

@@ -7,8 +7,8 @@ import { chainId } from "../checkpoint/chain-id";
 import { decodeCheckpointIndex, decodeImageConfig, decodeManifest, selectPlatform, type OciDescriptor } from "../checkpoint/decode";
 import { MediaType, hostPlatform } from "../checkpoint/media-types";
 import { closeLease, openLease } from "../containerd/leases";
-import { RestoreError } from "../restore/errors";
-import { daemonError } from "../restore/plan";
+import { RestoreError } from "../errors";
+import { daemonError } from "../errors";
 
 export interface CopyOptions {
   /** Image name on the target (default: the source ref). */

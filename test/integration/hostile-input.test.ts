@@ -25,7 +25,7 @@ import {
   type RestoreOptions,
   type RestorePlan,
 } from "../../provider/index";
-import { check } from "../../provider/pulumi/dynamic";
+import { check } from "../../provider/pulumi/restored-container";
 import { validateInputs } from "../../provider/pulumi/inputs";
 import {
   Annotation,

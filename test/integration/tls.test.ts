@@ -16,7 +16,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ContainerdError, RestoreError, connect, inspect, planRestore, restore, teardown } from "../../provider/index";
-import { check } from "../../provider/pulumi/dynamic";
+import { check } from "../../provider/pulumi/restored-container";
 import { validateInputs } from "../../provider/pulumi/inputs";
 import {
   assertInventoryUnchanged,

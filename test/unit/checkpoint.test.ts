@@ -5,10 +5,10 @@ import { chainId } from "../../provider/checkpoint/chain-id";
 import { decodeCheckpointIndex, selectPlatform } from "../../provider/checkpoint/decode";
 import { parseAddress } from "../../provider/containerd/client";
 import { decodeMessage, encodeMessage, messageType } from "../../provider/containerd/proto";
-import { RestoreError } from "../../provider/restore/errors";
+import { RestoreError } from "../../provider/errors";
 import { specForContainer } from "../../provider/restore/steps/create-container";
 import { containerIdFor, UNKNOWN, validateInputs } from "../../provider/pulumi/inputs";
-import { check } from "../../provider/pulumi/dynamic";
+import { check } from "../../provider/pulumi/restored-container";
 import { invalidIdReason } from "../../provider/restore/identifiers";
 
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;

@@ -1,6 +1,6 @@
 import { isContainerdError, unlessNotFound } from "../../containerd/errors";
 import { SPEC_TYPE_URL } from "../../checkpoint/media-types";
-import { RestoreError } from "../errors";
+import { RestoreError } from "../../errors";
 import { Label, MANAGED_BY } from "../labels";
 import type { RestorePlan } from "../plan";
 import type { ResolvedRestoreOptions, RestoreStep } from "./step";

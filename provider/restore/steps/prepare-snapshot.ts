@@ -1,5 +1,5 @@
 import { isContainerdError, unlessNotFound } from "../../containerd/errors";
-import { RestoreError } from "../errors";
+import { RestoreError } from "../../errors";
 import type { RestoreStep } from "./step";
 
 /** Prepares the container's active snapshot (key = container id) on the base image's chain id. */

@@ -1,6 +1,6 @@
 import * as fs from "node:fs/promises";
 import { isContainerdError } from "../../containerd/errors";
-import { RestoreError } from "../errors";
+import { RestoreError } from "../../errors";
 import type { RestoreStep } from "./step";
 
 const RESTORE_LOG_LINES = 20;

@@ -1,6 +1,6 @@
 import type { ContainerdClient } from "../../containerd/client";
 import type { Mount } from "../../containerd/types";
-import type { StepName } from "../errors";
+import type { StepName } from "../../errors";
 import type { RestorePlan } from "../plan";
 
 /** Restore options after defaults: what the steps read. */

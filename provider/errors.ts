@@ -1,3 +1,5 @@
+import { ContainerdError } from "./containerd/errors";
+
 /**
  * What went wrong in planning, restoring or tearing down, as a code to branch on.
  * Input problems are found before anything changes on the daemon.
@@ -73,4 +75,14 @@ export class RestoreError extends Error {
     this.restoreLog = options.restoreLog;
     this.cleanupErrors = options.cleanupErrors ?? [];
   }
+}
+
+/** Maps a daemon failure outside any step: unreachable daemon, or containerd's own error. */
+export function daemonError(err: unknown): unknown {
+  if (err instanceof RestoreError) return err;
+  if (err instanceof ContainerdError) {
+    const code: RestoreErrorCode = err.code === "unavailable" ? "daemon-unreachable" : "daemon-error";
+    return new RestoreError(code, err.message, { cause: err });
+  }
+  return err;
 }
