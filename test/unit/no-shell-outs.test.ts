@@ -189,7 +189,7 @@ describe("provider/ and sdk/ never shell out", () => {
       "provider/containerd/client.ts",
       "provider/restore/plan.ts",
       "provider/restore/steps/start-task.ts",
-      "provider/pulumi/dynamic.ts",
+      "provider/pulumi/restored-container.ts",
       "sdk/provider.ts",
       "sdk/restored-container.ts",
     ]) {
