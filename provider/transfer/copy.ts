@@ -151,9 +151,10 @@ export async function copyCheckpoint(source: ContainerdClient, target: Container
       { descriptor: image.target, labels: gcLabels("", entries) },
     ];
 
-    // One lease per checkpoint: a failed copy leaves it (with its ingests) for the next try to resume.
-    const leaseId = `containerd-restore.copy.${image.target.digest.slice(7, 23)}`;
-    await openLease(target, leaseId, { reuse: true });
+    // One lease per copy, so parallel copies never release each other's. A failed copy leaves
+    // its lease (and so its ingests) until it expires: the next try resumes them by ingest ref.
+    const leaseId = `containerd-restore.copy.${image.target.digest.slice(7, 23)}.${randomBytes(4).toString("hex")}`;
+    await openLease(target, leaseId);
     const leased = target.withLease(leaseId);
     let bytesMoved = 0;
     let blobsCopied = 0;

@@ -138,15 +138,27 @@ describe("copyCheckpoint", () => {
     const again = await copyCheckpoint(ca, cb, ref);
     assert.equal(again.bytesMoved, 0, "a second copy moves nothing");
     assert.equal(again.baseImage.unpacked, false);
-    await b.ctr(["images", "rm", ref, again.baseImage.name]);
+    await b.ctr(["images", "rm", "--sync", ref, again.baseImage.name]);
     await assertInventoryUnchanged(b, before, "after removing the copied images");
+  });
+
+  test("two copies of one checkpoint to one daemon at once both succeed (shared ingests are waited for)", async () => {
+    const before = await takeInventory(b);
+    const [first, second] = await Promise.all([copyCheckpoint(ca, cb, ref), copyCheckpoint(ca, cb, ref, { targetRef: "checkpoint/mig:twin" })]);
+    assert.equal(first.digest, second.digest);
+    assert.equal((await planRestore(cb, "checkpoint/mig:twin")).checkpoint.digest, first.digest);
+    const after = await takeInventory(b);
+    assert.deepEqual(after.leases, before.leases, "no lease left behind");
+    assert.deepEqual(after.ingests, [], "no ingest left behind");
+    await b.ctr(["images", "rm", "--sync", ref, "checkpoint/mig:twin"]);
   });
 
   test("an interrupted copy resumes from the target's ingest and ends with identical digests", async () => {
     const index = await readIndex(a, (await planRestore(ca, ref)).checkpoint.digest);
     const criu = findEntry(index, MediaType.criuCheckpoint)!;
     // First attempt: the source stream breaks after the first chunk.
-    const lease = `containerd-restore.copy.${(await planRestore(ca, ref)).checkpoint.digest.slice(7, 23)}`;
+    // The interrupted attempt's lease, as copyCheckpoint leaves it when a copy fails.
+    const lease = `containerd-restore.copy.${(await planRestore(ca, ref)).checkpoint.digest.slice(7, 23)}.interrupted`;
     await cb.call("leases.Create", { id: lease, labels: { "containerd.io/gc.expire": new Date(Date.now() + 600_000).toISOString() } });
     const broken = async function* () {
       for await (const chunk of readChunks(ca, criu.digest, criu.size)) {
@@ -165,7 +177,8 @@ describe("copyCheckpoint", () => {
     assert.equal(info.size, criu.size);
     assert.equal((await planRestore(cb, ref)).checkpoint.digest, result.digest);
     assert.deepEqual((await cb.call("content.ListStatuses", {})).statuses, [], "no ingest left");
-    await b.ctr(["images", "rm", ref]);
+    await cb.call("leases.Delete", { id: lease });
+    await b.ctr(["images", "rm", "--sync", ref]);
   });
 
   test("a blob corrupted in transit is refused by digest", async () => {
