@@ -107,11 +107,12 @@ async function unpackBaseImage(client: ContainerdClient, snapshotter: string, la
           throw new RestoreError("base-image-invalid", `layer ${layers[i].digest} unpacked to ${applied.digest}, but the image config says ${diffIds[i]}`);
         }
         await client.call("snapshots.Commit", { snapshotter, name: chain, key });
+        unpacked = true;
       } catch (err) {
         await unlessNotFound(client.call("snapshots.Remove", { snapshotter, key }));
-        throw err;
+        // A parallel copy of the same base image committed this layer first: same content, use it.
+        if (!isContainerdError(err, "already-exists")) throw err;
       }
-      unpacked = true;
     }
     parent = chain;
   }
