@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { RestoreError, checkpointContainer, imageDigest, inspect, removeImage } from "../index";
 import { withClient } from "./daemon";
-import { isUnknown, validate, checkpointInputsSchema, type CheckFailure, type CheckpointInputs } from "./inputs";
+import { isUnknown, sameValue, validate, checkpointInputsSchema, type CheckFailure, type CheckpointInputs } from "./inputs";
 
 type Raw = Record<string, unknown>;
 
@@ -51,8 +51,8 @@ export async function check(olds: Raw, news: Raw): Promise<{ inputs?: Raw; failu
 const REPLACE_KEYS = ["containerId", "ref", "address", "namespace", "leaveRunning", "includeRw"] as const;
 
 export async function diff(_id: string, olds: Raw, news: Raw) {
-  const replaces = REPLACE_KEYS.filter((k) => isUnknown(news[k]) || JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null));
-  const updates = ["tls", "insecure"].filter((k) => JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null));
+  const replaces = REPLACE_KEYS.filter((k) => isUnknown(news[k]) || !sameValue(olds[k], news[k]));
+  const updates = ["tls", "insecure"].filter((k) => !sameValue(olds[k], news[k]));
   return { changes: replaces.length + updates.length > 0, replaces, deleteBeforeReplace: news.autoRef === false };
 }
 

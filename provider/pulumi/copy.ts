@@ -1,7 +1,7 @@
 /** The CheckpointCopy dynamic provider: a checkpoint copied from one daemon to another. */
 import { RestoreError, copyCheckpoint, imageDigest, removeImage } from "../index";
 import { withClient } from "./daemon";
-import { copyInputsSchema, isUnknown, unknownKeys, validate, type CheckFailure, type CopyInputs } from "./inputs";
+import { copyInputsSchema, isUnknown, sameValue, unknownKeys, validate, type CheckFailure, type CopyInputs } from "./inputs";
 
 type Raw = Record<string, unknown>;
 
@@ -35,7 +35,7 @@ export async function diff(_id: string, olds: Raw, news: Raw) {
     ...(isUnknown(news.target) || endpoint(olds.target as Raw) !== endpoint(news.target as Raw) ? ["target"] : []),
     ...(news.sourceDigest !== undefined && olds.digest !== news.sourceDigest ? ["sourceDigest"] : []),
   ];
-  const credentials = JSON.stringify([olds.source, olds.target]) !== JSON.stringify([news.source, news.target]);
+  const credentials = !sameValue([olds.source, olds.target], [news.source, news.target]);
   return { changes: replaces.length > 0 || credentials, replaces, deleteBeforeReplace: false };
 }
 

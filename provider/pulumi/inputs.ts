@@ -132,6 +132,9 @@ export interface CheckFailure {
 
 export const isUnknown = (value: unknown): boolean => value === UNKNOWN;
 
+/** Whether two input values are the same (absent and undefined alike), for diffs. */
+export const sameValue = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
 /** True when the value is unknown or holds an unknown anywhere inside. */
 function holdsUnknown(value: unknown): boolean {
   if (isUnknown(value)) return true;

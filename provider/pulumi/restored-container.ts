@@ -20,6 +20,7 @@ import {
 import {
   containerIdFor,
   isUnknown,
+  sameValue,
   validateInputs,
   type CheckFailure,
   type CheckedInputs,
@@ -120,8 +121,6 @@ const REPLACE_KEYS = ["checkpointDigest", "containerId", "address", "namespace",
 // tls and insecure: new credentials must reach the state, or delete would use stale ones.
 const UPDATE_KEYS = ["checkpoint", "labels", "stopSignal", "stopTimeoutSeconds", "tls", "insecure"] as const;
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-
 /**
  * Replace when the container would differ (new checkpoint digest, id, daemon,
  * mode) or is no longer running; update in place for labels and teardown settings.
@@ -129,11 +128,11 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stri
 export async function diff(_id: string, olds: Raw, news: Raw) {
   const replaces: string[] = REPLACE_KEYS.filter((key) => {
     if (key === "checkpointDigest" && news[key] === undefined) return isUnknown(news.checkpoint) || olds.checkpoint !== news.checkpoint;
-    return isUnknown(news[key]) || !same(olds[key], news[key]);
+    return isUnknown(news[key]) || !sameValue(olds[key], news[key]);
   });
   // A container that died (or never came up) is restored again.
   if (olds.status !== undefined && olds.status !== "running") replaces.push("status");
-  const updates = UPDATE_KEYS.filter((key) => !same(olds[key], news[key]));
+  const updates = UPDATE_KEYS.filter((key) => !sameValue(olds[key], news[key]));
   return {
     changes: replaces.length > 0 || updates.length > 0,
     replaces,

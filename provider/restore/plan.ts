@@ -154,23 +154,36 @@ async function resolveBaseImage(client: ContainerdClient, index: CheckpointIndex
 }
 
 async function decodeBaseImage(client: ContainerdClient, index: CheckpointIndex, target: OciDescriptor, platform: Platform): Promise<BaseImage> {
+  const base = await readBaseImage(client, index.imageName, target, platform);
+  return { manifestDigest: base.manifest.digest, configDigest: base.config.digest, diffIds: base.diffIds };
+}
+
+/** A base image resolved for one platform: the list (if any), the manifest, its config and layers. */
+export interface ResolvedBaseImage {
+  list?: OciDescriptor;
+  manifest: OciDescriptor;
+  config: OciDescriptor;
+  layers: OciDescriptor[];
+  diffIds: string[];
+}
+
+/** Reads base image `name` from its target: a manifest list picks `platform`, then manifest and config. */
+export async function readBaseImage(client: ContainerdClient, name: string, target: OciDescriptor, platform: Platform): Promise<ResolvedBaseImage> {
   let manifestEntry = target;
   let decoded = decodeManifest(await readSmallBlob(client, target, "base image manifest"), target.mediaType, target.digest);
+  let list: OciDescriptor | undefined;
   if (decoded.kind === "list") {
     const chosen = selectPlatform(decoded.manifests, platform);
     if (!chosen) {
-      throw new RestoreError(
-        "no-matching-platform",
-        `base image ${index.imageName} has no manifest for ${platform.os}/${platform.architecture}`,
-        { subject: "image" },
-      );
+      throw new RestoreError("no-matching-platform", `base image ${name} has no manifest for ${platform.os}/${platform.architecture}`, { subject: "image" });
     }
+    list = target;
     manifestEntry = chosen;
     decoded = decodeManifest(await readSmallBlob(client, chosen, "base image manifest"), chosen.mediaType, chosen.digest);
     if (decoded.kind !== "manifest") throw new RestoreError("base-image-invalid", `manifest ${chosen.digest} is a nested list`, { subject: "image" });
   }
   const config = decodeImageConfig(await readSmallBlob(client, decoded.config, "base image config"), decoded.config.digest);
-  return { manifestDigest: manifestEntry.digest, configDigest: decoded.config.digest, diffIds: config.diffIds };
+  return { list, manifest: manifestEntry, config: decoded.config, layers: decoded.layers, diffIds: config.diffIds };
 }
 
 async function assertSnapshotterLoaded(client: ContainerdClient, snapshotter: string): Promise<void> {

@@ -4,11 +4,11 @@ import { readBlob, readChunks, writeBlob } from "../containerd/content";
 import { isContainerdError, unlessNotFound } from "../containerd/errors";
 import type { Descriptor } from "../containerd/types";
 import { chainId } from "../checkpoint/chain-id";
-import { decodeCheckpointIndex, decodeImageConfig, decodeManifest, selectPlatform, type OciDescriptor } from "../checkpoint/decode";
+import { decodeCheckpointIndex, type OciDescriptor, type Platform } from "../checkpoint/decode";
 import { MediaType, hostPlatform } from "../checkpoint/media-types";
 import { closeLease, openLease } from "../containerd/leases";
-import { RestoreError } from "../errors";
-import { daemonError } from "../errors";
+import { RestoreError, daemonError } from "../errors";
+import { readBaseImage } from "../restore/plan";
 
 export interface CopyOptions {
   /** Image name on the target (default: the source ref). */
@@ -40,25 +40,16 @@ interface BlobCopy {
 const gcLabels = (prefix: string, children: Descriptor[]) =>
   Object.fromEntries(children.map((c, i) => [`containerd.io/gc.ref.content.${prefix}${i}`, c.digest]));
 
-/** The base image's blobs (list → manifest → config, layers), children first. */
-async function baseImageBlobs(source: ContainerdClient, target: Descriptor, platform: { os: string; architecture: string }) {
-  const blobs: BlobCopy[] = [];
-  let manifestDesc = target;
-  let manifest = decodeManifest(await readBlob(source, target.digest, MAX_METADATA_BYTES), target.mediaType, target.digest);
-  let list: BlobCopy | undefined;
-  if (manifest.kind === "list") {
-    const chosen = selectPlatform(manifest.manifests, platform);
-    if (!chosen) throw new RestoreError("no-matching-platform", `base image manifest list ${target.digest} has no ${platform.os}/${platform.architecture} manifest`);
-    list = { descriptor: target, labels: gcLabels("m.", [chosen]) };
-    manifestDesc = chosen;
-    manifest = decodeManifest(await readBlob(source, chosen.digest, MAX_METADATA_BYTES), chosen.mediaType, chosen.digest);
-    if (manifest.kind !== "manifest") throw new RestoreError("base-image-invalid", `manifest ${chosen.digest} is a nested list`);
-  }
-  const config = decodeImageConfig(await readBlob(source, manifest.config.digest, MAX_METADATA_BYTES), manifest.config.digest);
-  blobs.push(...manifest.layers.map((layer) => ({ descriptor: layer })), { descriptor: manifest.config });
-  blobs.push({ descriptor: manifestDesc, labels: { "containerd.io/gc.ref.content.config": manifest.config.digest, ...gcLabels("l.", manifest.layers) } });
-  if (list) blobs.push(list);
-  return { blobs, layers: manifest.layers as Descriptor[], configDigest: manifest.config.digest, diffIds: config.diffIds };
+/** The base image's blobs (list → manifest → config, layers), children first, with their GC labels. */
+async function baseImageBlobs(source: ContainerdClient, name: string, target: Descriptor, platform: Platform) {
+  const base = await readBaseImage(source, name, target as OciDescriptor, platform);
+  const blobs: BlobCopy[] = [
+    ...base.layers.map((layer) => ({ descriptor: layer as Descriptor })),
+    { descriptor: base.config as Descriptor },
+    { descriptor: base.manifest as Descriptor, labels: { "containerd.io/gc.ref.content.config": base.config.digest, ...gcLabels("l.", base.layers as Descriptor[]) } },
+    ...(base.list ? [{ descriptor: base.list as Descriptor, labels: gcLabels("m.", [base.manifest as Descriptor]) }] : []),
+  ];
+  return { blobs, layers: base.layers as Descriptor[], configDigest: base.config.digest, diffIds: base.diffIds };
 }
 
 /** Brings one blob to the target: streamed (resuming an interrupted ingest), or labelled if present. */
@@ -144,7 +135,7 @@ export async function copyCheckpoint(source: ContainerdClient, target: Container
 
     const baseTarget =
       index.format === "modern" ? (await source.call("images.Get", { name: index.imageName })).image.target : (index.baseImage as Descriptor);
-    const base = await baseImageBlobs(source, baseTarget, platform);
+    const base = await baseImageBlobs(source, index.imageName, baseTarget, platform);
     const baseDigests = new Set(base.blobs.map((b) => b.descriptor.digest));
     const blobs: BlobCopy[] = [
       ...base.blobs,
