@@ -1,5 +1,5 @@
 import * as fs from "node:fs/promises";
-import { isContainerdError } from "../../containerd/errors";
+import { isContainerdError } from "../../containerd";
 import { RestoreError } from "../../errors";
 import type { RestoreStep } from "./step";
 
@@ -17,16 +17,17 @@ export async function restoreLogTail(daemonMessage: string): Promise<string[] | 
   }
 }
 
-/** Starts the task: for a live restore, this is where CRIU restores the process. */
-export const startTask: RestoreStep = {
+/** Starts the task of container `id`: for a live restore, this is where CRIU restores the process. Returns its host pid. */
+export const startTask: RestoreStep<{ id: string }, { pid: number }> = {
   name: "start-task",
-  async run(ctx) {
+  async run(client, { id }) {
     try {
-      ctx.pid = (await ctx.client.call("tasks.Start", { containerId: ctx.options.id })).pid;
+      const { pid } = await client.call("tasks.Start", { containerId: id });
+      return { pid };
     } catch (err) {
       if (!isContainerdError(err) || !/criu|restore/i.test(err.details)) throw err;
       // Read before undo: deleting the task removes its work dir and restore.log.
-      const restoreLog = ctx.client.address.startsWith("tcp://") ? undefined : await restoreLogTail(err.details);
+      const restoreLog = client.address.startsWith("tcp://") ? undefined : await restoreLogTail(err.details);
       const tail = restoreLog ? `\nrestore.log (last ${restoreLog.length} lines):\n  ${restoreLog.join("\n  ")}` : "";
       throw new RestoreError("criu-failed", `${err.message}${tail}`, { cause: err, restoreLog });
     }
