@@ -1,10 +1,12 @@
 import type * as pulumi from "@pulumi/pulumi";
 
-/** Mutual-TLS material (PEM) for a `tcp://` daemon. Pass it as `pulumi.secret(...)`. */
+/** TLS material (PEM) for a `tcp://` daemon. Pass it as `pulumi.secret(...)`. */
 export interface DaemonTls {
+  /** CA certificate(s) the daemon's certificate must chain to. */
   ca: pulumi.Input<string>;
-  cert: pulumi.Input<string>;
-  key: pulumi.Input<string>;
+  /** Client certificate for mutual TLS; give it with `key`, or neither when the daemon asks for no client certificate. */
+  cert?: pulumi.Input<string>;
+  key?: pulumi.Input<string>;
   /** Name to verify in the daemon's certificate when it differs from the address host. */
   serverName?: pulumi.Input<string>;
 }

@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { ContainerdError, toContainerdError } from "./errors";
 import { methodCodec } from "./proto";
+import { invalidTlsReason, isPlaintextTcp } from "./transport";
 import type {
   BidiStreamMethod,
   BidiStreamMethods,
@@ -107,23 +108,14 @@ function channelTarget(address: string, options: ConnectOptions): [string, grpc.
   const target = `${parsed.host}:${parsed.port}`;
   if (options.tls) {
     const { ca, cert, key } = options.tls;
-    if (!ca || !cert !== !key) {
-      throw new ContainerdError(
-        "invalid-argument",
-        "connect",
-        `address "${address}": tls needs ca, and cert and key together (or neither when the daemon asks for no client certificate)`,
-        address,
-      );
-    }
+    const tlsProblem = invalidTlsReason(options.tls);
+    if (tlsProblem) throw new ContainerdError("invalid-argument", "connect", `address "${address}": ${tlsProblem}`, address);
     return [target, grpc.credentials.createSsl(Buffer.from(ca), key ? Buffer.from(key) : null, cert ? Buffer.from(cert) : null)];
   }
-  if (options.insecure) return [target, grpc.credentials.createInsecure()];
-  throw new ContainerdError(
-    "invalid-argument",
-    "connect",
-    `address "${address}": tcp:// needs TLS material (ca, cert, key) or an explicit insecure: true`,
-    address,
-  );
+  if (isPlaintextTcp(address, options)) {
+    throw new ContainerdError("invalid-argument", "connect", `address "${address}": tcp:// needs TLS material (ca, cert, key) or an explicit insecure: true`, address);
+  }
+  return [target, grpc.credentials.createInsecure()];
 }
 
 /** What a gRPC server that is not containerd's API (e.g. containerd's own tcp_address: CRI only) answers. */

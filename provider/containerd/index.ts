@@ -5,5 +5,6 @@ export type { ContainerdErrorCode } from "./errors";
 export { readBlob, readChunks, writeBlob, digestOf } from "./content";
 export type { BlobTarget, WriteBlobResult } from "./content";
 export { LEASE_TTL_MS, closeLease, openLease } from "./leases";
+export { invalidTlsReason, isPlaintextTcp } from "./transport";
 export { messageType, encodeMessage, decodeMessage, encodeAny, decodeAny, packAny, protoDir } from "./proto";
 export type * from "./types";

@@ -1,7 +1,7 @@
 /** The ContainerCheckpoint dynamic provider: a checkpoint image made from a running container. */
-import { randomBytes } from "node:crypto";
 import { RestoreError, checkpointContainer, imageDigest, inspect, removeImage } from "../index";
 import { withClient } from "./daemon";
+import { autoName, checkpointRefRule } from "./naming";
 import { isUnknown, sameValue, validate, checkpointInputsSchema, type CheckFailure, type CheckpointInputs } from "./inputs";
 
 type Raw = Record<string, unknown>;
@@ -17,9 +17,8 @@ export interface CheckpointOutputs extends CheckpointInputs {
 /** `checkpoint/<resource name>:<random>` unless the user named it; kept for the same resource. */
 function refFor(inputs: CheckpointInputs, olds: Partial<CheckpointInputs>): string {
   if (inputs.ref !== undefined) return inputs.ref;
-  if (olds.ref && olds.resourceName === inputs.resourceName && (olds as { autoRef?: boolean }).autoRef) return olds.ref;
-  const stem = inputs.resourceName.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[._-]+|[._-]+$/g, "") || "checkpoint";
-  return `checkpoint/${stem}:${randomBytes(4).toString("hex")}`;
+  const kept = olds.resourceName === inputs.resourceName && (olds as { autoRef?: boolean }).autoRef ? olds.ref : undefined;
+  return autoName(inputs.resourceName, kept, checkpointRefRule);
 }
 
 /** Validates, names the image, and (daemon reachable) checks that the container runs. */

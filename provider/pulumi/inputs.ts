@@ -1,16 +1,21 @@
-import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, MAX_ID_LENGTH, invalidIdReason, parseAddress } from "../index";
-import { isReservedLabel } from "../restore/labels";
-import { signalNumber } from "../restore/teardown";
+import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE } from "../index";
+import { invalidTlsReason, isPlaintextTcp, parseAddress } from "../containerd";
+import { invalidIdReason, invalidLogPathReason, invalidSignalReason, isReservedLabel } from "../restore";
+import { autoName, containerIdRule } from "./naming";
 
 /** What the engine sends for a value not known yet (preview of computed inputs). */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
-const idRule = (field: string) => (value: string, ctx: z.RefinementCtx) => {
-  const why = invalidIdReason(value);
-  if (why) ctx.addIssue({ code: "custom", message: `${field} "${value}" ${why}` });
-};
+/** A zod refinement from one of the library's rules ("why not, or undefined"). */
+const rule =
+  <T>(reason: (value: T) => string | undefined, message: (why: string, value: T) => string) =>
+  (value: T, ctx: z.RefinementCtx) => {
+    const why = reason(value);
+    if (why) ctx.addIssue({ code: "custom", message: message(why, value) });
+  };
+
+const idRule = (field: string) => rule(invalidIdReason, (why, value: string) => `${field} "${value}" ${why}`);
 
 /** An image ref: a tag or `name@sha256:…`, no spaces. */
 const imageRef = (field: string) =>
@@ -32,14 +37,16 @@ const daemonFields = {
       }
     }),
   namespace: z.string().default(DEFAULT_NAMESPACE).superRefine(idRule("namespace")),
-  /** Mutual TLS for a tcp:// address (PEM); pass them as secrets. */
+  /** TLS for a tcp:// address (PEM): a CA, and a client certificate with its key for mutual TLS; pass them as secrets. */
   tls: z
     .object({
       ca: z.string().min(1, "tls.ca must be a PEM certificate"),
-      cert: z.string().min(1, "tls.cert must be a PEM certificate"),
-      key: z.string().min(1, "tls.key must be a PEM private key"),
+      cert: z.string().min(1, "tls.cert must be a PEM certificate").optional(),
+      key: z.string().min(1, "tls.key must be a PEM private key").optional(),
       serverName: z.string().optional(),
     })
+    // An empty ca is reported on tls.ca above; the pairing of cert and key is the client's rule.
+    .superRefine(rule((tls) => (tls.ca ? invalidTlsReason(tls) : undefined), (why) => why))
     .optional(),
   /** Allow plaintext tcp:// (no TLS). */
   insecure: z.boolean().default(false),
@@ -57,13 +64,7 @@ export const inputsSchema = z.object({
   restoreRw: z.boolean().default(true),
   stopSignal: z
     .string()
-    .superRefine((value, ctx) => {
-      try {
-        signalNumber(value);
-      } catch (err) {
-        ctx.addIssue({ code: "custom", message: `${(err as Error).message}: use a name like SIGTERM or a number` });
-      }
-    })
+    .superRefine(rule(invalidSignalReason, (why) => `${why}: use a name like SIGTERM or a number`))
     .optional(),
   stopTimeoutSeconds: z.number().int().min(0).max(3600).default(10),
   labels: z
@@ -74,7 +75,10 @@ export const inputsSchema = z.object({
         ctx.addIssue({ code: "custom", path: [key], message: `label ${key} is written by the provider; choose another key` });
       }
     }),
-  logPath: z.string().startsWith("/", "logPath must be an absolute path on the daemon host").optional(),
+  logPath: z
+    .string()
+    .superRefine(rule(invalidLogPathReason, (why) => `logPath ${why}`))
+    .optional(),
   resourceName,
   /** Set by the SDK: `<project>/<stack>/<resource name>`, recorded on the container. */
   owner: z.string().min(1).optional(),
@@ -106,9 +110,9 @@ export type CopyInputs = z.infer<typeof copyInputsSchema>;
 /** A validated daemon connection, as every resource's inputs carry it. */
 export type Daemon = Pick<Inputs, "address" | "namespace" | "tls" | "insecure">;
 
-/** tcp:// needs TLS material or an explicit insecure: true; checked with the address. */
+/** tcp:// needs TLS material or an explicit insecure: true (the client's rule); checked with the address. */
 export function transportFailures(daemon: Daemon, prefix = ""): CheckFailure[] {
-  if (!daemon.address.startsWith("tcp://") || daemon.tls || daemon.insecure) return [];
+  if (!isPlaintextTcp(daemon.address, daemon)) return [];
   return [
     {
       property: `${prefix}address`,
@@ -183,8 +187,6 @@ export function validateInputs(news: Record<string, unknown>): { inputs?: Inputs
  */
 export function containerIdFor(inputs: Inputs, olds: Partial<CheckedInputs>): string {
   if (inputs.name !== undefined) return inputs.name;
-  if (olds.containerId && olds.name === undefined && olds.resourceName === inputs.resourceName) return olds.containerId;
-  const stem = inputs.resourceName.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[._-]+|[._-]+$/g, "").replace(/[._-]{2,}/g, "-") || "restored";
-  // Cut before the suffix, then drop a separator the cut may leave at the end ("a-" + "-1f2e3d4" is invalid).
-  return `${stem.slice(0, MAX_ID_LENGTH - 8).replace(/[._-]+$/, "")}-${randomBytes(4).toString("hex").slice(0, 7)}`;
+  const kept = olds.name === undefined && olds.resourceName === inputs.resourceName ? olds.containerId : undefined;
+  return autoName(inputs.resourceName, kept, containerIdRule);
 }
