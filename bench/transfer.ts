@@ -56,7 +56,8 @@
 import { fork, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
-import { checkpointContainer, connect, copyCheckpoint, ContainerdClient, isContainerdError, type Descriptor } from "../provider/index";
+import { checkpointContainer, connect, copyCheckpoint, isContainerdError, type Descriptor } from "../provider/index";
+import { ContainerdClient } from "../provider/containerd";
 import {
   BASE_IMAGE_NAME,
   MediaType,

@@ -5,24 +5,29 @@
  *   const plan = await planRestore(client, "checkpoint/app:v1");
  *   const { pid } = await restore(client, plan, { id: "app-restored" });
  *   await teardown(client, "app-restored", { graceMs: 5000 });
+ *
+ * Its surface is the verbs, their plan, result and state types, and the errors.
+ * Raw daemon calls (`client.call`, codecs, address parsing) are the containerd
+ * layer's, at the `pulumi-containerd-restore/containerd` subpath.
  */
-export { connect, parseAddress, ContainerdClient, ContainerdError, isContainerdError, DEFAULT_ADDRESS, DEFAULT_NAMESPACE } from "./containerd";
-export type { ConnectOptions, TlsOptions, ContainerdErrorCode, Descriptor } from "./containerd";
-export { planRestore, assertPlanSupports } from "./restore/plan";
-export type { RestorePlan, PlanRequirements } from "./restore/plan";
-export { restore, restoreSteps, describeRestore } from "./restore/restore";
-export { invalidIdReason, MAX_ID_LENGTH } from "./restore/rules";
-export type { RestoreOptions, RestoreResult, StepTiming, StepDescription } from "./restore/restore";
-export { teardown } from "./restore/teardown";
-export type { TeardownOptions, TeardownResult } from "./restore/teardown";
-export { inspect, updateLabels } from "./restore/inspect";
-export type { ContainerState, ContainerStatus } from "./restore/inspect";
+export { connect, ContainerdError, isContainerdError, DEFAULT_ADDRESS, DEFAULT_NAMESPACE } from "./containerd";
+export type { ContainerdClient, ConnectOptions, TlsOptions, ContainerdErrorCode, Descriptor } from "./containerd";
+export { planRestore, restore, describeRestore, teardown, inspect, updateLabels, Label } from "./restore";
+export type {
+  RestorePlan,
+  PlanRequirements,
+  RestoreOptions,
+  RestoreResult,
+  StepTiming,
+  StepDescription,
+  TeardownOptions,
+  TeardownResult,
+  ContainerState,
+  ContainerStatus,
+} from "./restore";
+export { checkpointContainer, imageDigest, removeImage } from "./checkpoint";
+export type { CheckpointFormat, CheckpointOptions, CheckpointResult, RuntimeOptions } from "./checkpoint";
+export { copyCheckpoint } from "./transfer";
+export type { BlobCopied, CopyOptions, CopyResult } from "./transfer";
 export { RestoreError, CleanupError } from "./errors";
 export type { RestoreErrorCode, StepName } from "./errors";
-export { Label } from "./restore/labels";
-export type { CheckpointFormat } from "./checkpoint/decode";
-export { checkpointContainer } from "./checkpoint/create";
-export type { CheckpointOptions, CheckpointResult } from "./checkpoint/create";
-export { copyCheckpoint } from "./transfer/copy";
-export type { CopyOptions, CopyResult } from "./transfer/copy";
-export { imageDigest, removeImage } from "./checkpoint/images";
