@@ -1,4 +1,4 @@
-import { ContainerdError } from "./containerd/errors";
+import { ContainerdError } from "./containerd";
 
 /**
  * What went wrong in planning, restoring or tearing down, as a code to branch on.
