@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import type { ProviderKind } from "../provider/pulumi/index";
+import type { PropertyBag, ProviderKind } from "../provider/pulumi/index";
 
 /**
  * The serialized dynamic providers. Pulumi stores this code in state and runs it
@@ -20,24 +20,25 @@ function implementation(): typeof import("../provider/pulumi/index") {
   }
 }
 
-class DynamicProvider implements pulumi.dynamic.ResourceProvider {
+/** The engine's property bags go to the implementation as they are; it parses them. */
+class DynamicProvider implements pulumi.dynamic.ResourceProvider<PropertyBag, PropertyBag> {
   constructor(private readonly kind: ProviderKind) {}
-  check(olds: any, news: any) {
+  check(olds: PropertyBag, news: PropertyBag): Promise<pulumi.dynamic.CheckResult<PropertyBag>> {
     return implementation().providers[this.kind].check(olds, news);
   }
-  diff(id: string, olds: any, news: any) {
+  diff(id: string, olds: PropertyBag, news: PropertyBag): Promise<pulumi.dynamic.DiffResult> {
     return implementation().providers[this.kind].diff(id, olds, news);
   }
-  create(inputs: any) {
+  create(inputs: PropertyBag): Promise<pulumi.dynamic.CreateResult<PropertyBag>> {
     return implementation().providers[this.kind].create(inputs);
   }
-  read(id: string, props: any) {
+  read(id: string, props: PropertyBag = {}): Promise<pulumi.dynamic.ReadResult<PropertyBag>> {
     return implementation().providers[this.kind].read(id, props);
   }
-  update(id: string, olds: any, news: any) {
+  update(id: string, olds: PropertyBag, news: PropertyBag): Promise<pulumi.dynamic.UpdateResult<PropertyBag>> {
     return implementation().providers[this.kind].update(id, olds, news);
   }
-  delete(id: string, props: any) {
+  delete(id: string, props: PropertyBag): Promise<void> {
     return implementation().providers[this.kind].delete(id, props);
   }
 }

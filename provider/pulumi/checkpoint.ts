@@ -2,17 +2,32 @@
 import { RestoreError, checkpointContainer, imageDigest, inspect, removeImage } from "../index";
 import { withClient } from "./daemon";
 import { autoName, checkpointRefRule } from "./naming";
-import { isUnknown, sameValue, validate, checkpointInputsSchema, type CheckFailure, type CheckpointInputs } from "./inputs";
+import { z } from "zod";
+import {
+  checkedCheckpointInputsSchema,
+  checkpointInputsSchema,
+  daemonStateSchema,
+  isUnknown,
+  parseProperties,
+  sameValue,
+  validate,
+  type CheckFailure,
+  type CheckedCheckpointInputs,
+  type CheckpointInputs,
+  type PropertyBag,
+} from "./inputs";
 
-type Raw = Record<string, unknown>;
+type Raw = PropertyBag;
 
-export interface CheckpointOutputs extends CheckpointInputs {
-  ref: string;
+export type CheckpointOutputs = CheckedCheckpointInputs & {
   digest: string;
   criuImageBytes: number;
   checkpointedAt: string;
   durationMs: number;
-}
+};
+
+/** What read and delete need of a ContainerCheckpoint's state. */
+const stateSchema = daemonStateSchema.extend({ ref: z.string() });
 
 /** `checkpoint/<resource name>:<random>` unless the user named it; kept for the same resource. */
 function refFor(inputs: CheckpointInputs, olds: Partial<CheckpointInputs>): string {
@@ -56,7 +71,7 @@ export async function diff(_id: string, olds: Raw, news: Raw) {
 }
 
 export async function create(news: Raw): Promise<{ id: string; outs: CheckpointOutputs }> {
-  const inputs = news as unknown as CheckpointInputs & { ref: string };
+  const inputs = parseProperties(checkedCheckpointInputsSchema, news, "create");
   const result = await withClient(inputs, (client) =>
     checkpointContainer(client, inputs.containerId, { ref: inputs.ref, leaveRunning: inputs.leaveRunning, includeRw: inputs.includeRw }),
   );
@@ -68,18 +83,19 @@ export async function create(news: Raw): Promise<{ id: string; outs: CheckpointO
 
 /** Refresh: an image that is gone leaves the state; a re-tagged one shows its new digest. */
 export async function read(id: string, props: Raw): Promise<{ id?: string; props?: Raw }> {
-  const olds = props as unknown as CheckpointOutputs;
+  const olds = parseProperties(stateSchema, props, "refresh");
   const digest = await withClient(olds, (client) => imageDigest(client, olds.ref));
   if (!digest) return {};
-  return { id, props: { ...olds, digest } };
+  return { id, props: { ...props, digest } };
 }
 
-export async function update(_id: string, olds: Raw, news: Raw) {
-  return { outs: { ...olds, tls: news.tls, insecure: news.insecure } };
+export async function update(_id: string, olds: Raw, news: Raw): Promise<{ outs: Raw }> {
+  const { tls, insecure } = parseProperties(checkedCheckpointInputsSchema, news, "update");
+  return { outs: { ...olds, tls, insecure } };
 }
 
 /** Delete removes the image record; its content goes to containerd's GC. Use `retainOnDelete` to keep it. */
 export async function remove(_id: string, props: Raw): Promise<void> {
-  const olds = props as unknown as CheckpointOutputs;
+  const olds = parseProperties(stateSchema, props, "delete");
   await withClient(olds, (client) => removeImage(client, olds.ref));
 }

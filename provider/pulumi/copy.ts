@@ -1,16 +1,32 @@
 /** The CheckpointCopy dynamic provider: a checkpoint copied from one daemon to another. */
 import { RestoreError, copyCheckpoint, imageDigest, removeImage } from "../index";
 import { withClient } from "./daemon";
-import { copyInputsSchema, isUnknown, sameValue, unknownKeys, validate, type CheckFailure, type CopyInputs } from "./inputs";
+import { z } from "zod";
+import {
+  checkedCopyInputsSchema,
+  copyInputsSchema,
+  daemonStateSchema,
+  isUnknown,
+  parseProperties,
+  sameValue,
+  unknownKeys,
+  validate,
+  type CheckFailure,
+  type CheckedCopyInputs,
+  type PropertyBag,
+} from "./inputs";
 
-type Raw = Record<string, unknown>;
+type Raw = PropertyBag;
 
-export interface CopyOutputs extends CopyInputs {
+export type CopyOutputs = CheckedCopyInputs & {
   targetRef: string;
   digest: string;
   bytesMoved: number;
   blobsCopied: number;
-}
+};
+
+/** What read and delete need of a CheckpointCopy's state. */
+const stateSchema = z.object({ target: daemonStateSchema, targetRef: z.string(), digest: z.string() }).loose();
 
 /** Validates both ends and (source reachable) resolves the source ref, so a moved tag is a change. */
 export async function check(_olds: Raw, news: Raw): Promise<{ inputs?: Raw; failures?: CheckFailure[] }> {
@@ -40,7 +56,7 @@ export async function diff(_id: string, olds: Raw, news: Raw) {
 }
 
 export async function create(news: Raw): Promise<{ id: string; outs: CopyOutputs }> {
-  const inputs = news as unknown as CopyInputs;
+  const inputs = parseProperties(checkedCopyInputsSchema, news, "create");
   const targetRef = inputs.target.ref ?? inputs.source.ref;
   const result = await withClient(inputs.source, (source) =>
     withClient(inputs.target, (target) => copyCheckpoint(source, target, inputs.source.ref, { targetRef })),
@@ -53,13 +69,14 @@ export async function create(news: Raw): Promise<{ id: string; outs: CopyOutputs
 
 /** Refresh: a copy whose image is gone from the target leaves the state. */
 export async function read(id: string, props: Raw): Promise<{ id?: string; props?: Raw }> {
-  const olds = props as unknown as CopyOutputs;
+  const olds = parseProperties(stateSchema, props, "refresh");
   const digest = await withClient(olds.target, (client) => imageDigest(client, olds.targetRef));
-  return digest ? { id, props: { ...olds, digest } } : {};
+  return digest ? { id, props: { ...props, digest } } : {};
 }
 
-export async function update(_id: string, olds: Raw, news: Raw) {
-  return { outs: { ...olds, source: news.source, target: news.target } };
+export async function update(_id: string, olds: Raw, news: Raw): Promise<{ outs: Raw }> {
+  const { source, target } = parseProperties(checkedCopyInputsSchema, news, "update");
+  return { outs: { ...olds, source, target } };
 }
 
 /**
@@ -68,7 +85,7 @@ export async function update(_id: string, olds: Raw, news: Raw) {
  * same ref is created before this one is deleted.
  */
 export async function remove(_id: string, props: Raw): Promise<void> {
-  const olds = props as unknown as CopyOutputs;
+  const olds = parseProperties(stateSchema, props, "delete");
   await withClient(olds.target, async (client) => {
     if ((await imageDigest(client, olds.targetRef)) === olds.digest) await removeImage(client, olds.targetRef);
   });

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE } from "../index";
+import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, RestoreError } from "../index";
 import { invalidTlsReason, isPlaintextTcp, parseAddress } from "../containerd";
 import { invalidIdReason, invalidLogPathReason, invalidSignalReason, isReservedLabel } from "../restore";
 import { autoName, containerIdRule } from "./naming";
@@ -121,12 +121,47 @@ export function transportFailures(daemon: Daemon, prefix = ""): CheckFailure[] {
   ];
 }
 
-/** Checked inputs: the user's, with defaults, plus what check resolved. */
-export interface CheckedInputs extends Inputs {
+/** The RestoredContainer inputs as check returns them: the user's, with defaults, plus what check resolved. */
+export const checkedInputsSchema = inputsSchema.extend({
   /** The container id: `name`, or the resource name plus a random suffix. */
-  containerId: string;
+  containerId: z.string().superRefine(idRule("containerId")),
   /** The checkpoint digest the ref resolved to (absent when the daemon was not asked). */
-  checkpointDigest?: string;
+  checkpointDigest: z.string().optional(),
+});
+
+export type CheckedInputs = z.infer<typeof checkedInputsSchema>;
+
+/** The ContainerCheckpoint inputs as check returns them: the ref named. */
+export const checkedCheckpointInputsSchema = checkpointInputsSchema.extend({
+  ref: imageRef("ref"),
+  /** The ref was generated (kept for the same resource; replacements make a new one). */
+  autoRef: z.boolean().default(false),
+});
+
+export type CheckedCheckpointInputs = z.infer<typeof checkedCheckpointInputsSchema>;
+
+/** The CheckpointCopy inputs as check returns them: the digest the source ref resolved to. */
+export const checkedCopyInputsSchema = copyInputsSchema.extend({ sourceDigest: z.string().optional() });
+
+export type CheckedCopyInputs = z.infer<typeof checkedCopyInputsSchema>;
+
+/** A daemon connection as resource state carries it; other state is passed through. */
+export const daemonStateSchema = z.object(daemonFields).loose();
+
+/** A property bag as the engine passes it to a dynamic provider. */
+export type PropertyBag = Record<string, unknown>;
+
+/**
+ * `bag` parsed with `schema`: create and update parse what check produced, read and
+ * delete what state holds, so no method trusts a shape it did not check. A
+ * mismatch (a hand-edited state, a bug) is named by property.
+ */
+export function parseProperties<S extends z.ZodType>(schema: S, bag: PropertyBag, what: string): z.infer<S> {
+  const parsed = schema.safeParse(Object.fromEntries(Object.entries(bag).filter(([key]) => key !== "__provider")));
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const property = issue.path.map(String).join(".") || "(top level)";
+  throw new RestoreError("invalid-option", `${what}: property ${property}: ${issue.message}`, { subject: property, cause: parsed.error });
 }
 
 export interface CheckFailure {

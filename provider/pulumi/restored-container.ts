@@ -3,6 +3,7 @@
  * the restore library. Loaded by path inside the provider process (see
  * sdk/provider.ts); plain objects in, plain objects out, no gRPC here.
  */
+import { z } from "zod";
 import {
   Label,
   RestoreError,
@@ -18,19 +19,22 @@ import {
   type StepDescription,
 } from "../index";
 import {
+  checkedInputsSchema,
   containerIdFor,
+  daemonStateSchema,
   isUnknown,
+  parseProperties,
   sameValue,
   validateInputs,
   type CheckFailure,
   type CheckedInputs,
   type Inputs,
+  type PropertyBag,
 } from "./inputs";
 import { withClient } from "./daemon";
 
 /** Outputs: the checked inputs (diff gets old outputs, not old inputs) plus what the daemon says. */
-export interface Outputs extends CheckedInputs {
-  containerId: string;
+export type Outputs = CheckedInputs & {
   pid: number;
   status: string;
   exitStatus?: number;
@@ -44,9 +48,9 @@ export interface Outputs extends CheckedInputs {
   restoredAt: string;
   restoreDurationMs: number;
   plan: StepDescription[];
-}
+};
 
-type Raw = Record<string, unknown>;
+type Raw = PropertyBag;
 
 /** Which input a restore error is about. */
 function propertyOf(err: RestoreError): string {
@@ -162,7 +166,7 @@ function outputsFrom(inputs: CheckedInputs, plan: RestorePlan, state: Pick<Conta
 
 /** Restores the container; a failed restore leaves nothing on the daemon and nothing in state. */
 export async function create(news: Raw): Promise<{ id: string; outs: Outputs }> {
-  const inputs = news as unknown as CheckedInputs;
+  const inputs = parseProperties(checkedInputsSchema, news, "create");
   return withClient(inputs, async (client) => {
     const plan = await planRestore(client, inputs.checkpoint, inputs);
     const result = await restore(client, plan, {
@@ -195,15 +199,25 @@ export async function create(news: Raw): Promise<{ id: string; outs: Outputs }> 
   });
 }
 
+/** What read and delete need of a RestoredContainer's state. */
+const stateSchema = daemonStateSchema.extend({
+  status: z.string().optional(),
+  stopSignal: z.string().optional(),
+  stopTimeoutSeconds: z.number().default(10),
+});
+
+/** What update keeps of the old state. */
+const keptStateSchema = z.object({ containerId: z.string(), checkpointDigest: z.string().optional() }).loose();
+
 /** Refresh: a vanished container leaves the state; a stopped one shows its status and exit status. */
 export async function read(id: string, props: Raw): Promise<{ id?: string; props?: Raw }> {
-  const olds = props as unknown as Outputs;
+  const olds = parseProperties(stateSchema, props, "refresh");
   // A restore that could not clean up stays failed, whatever is left of it (maybe only a lease and a
   // snapshot, no container): the next up replaces it, and its teardown clears the debris.
   if (olds.status === "failed") return { id, props };
   const state = await withClient(olds, (client) => inspect(client, id));
   if (!state) return {};
-  const { exitStatus: _previous, ...rest } = olds;
+  const { exitStatus: _previous, ...rest } = props;
   return {
     id,
     props: {
@@ -216,18 +230,15 @@ export async function read(id: string, props: Raw): Promise<{ id?: string; props
 }
 
 /** In place: labels and stop signal on the container; teardown settings in state. */
-export async function update(id: string, olds: Raw, news: Raw): Promise<{ outs: Outputs }> {
-  const previous = olds as unknown as Outputs;
-  const inputs = news as unknown as CheckedInputs;
+export async function update(id: string, olds: Raw, news: Raw): Promise<{ outs: Raw }> {
+  const previous = parseProperties(keptStateSchema, olds, "update (state)");
+  const inputs = parseProperties(checkedInputsSchema, news, "update");
   await withClient(inputs, (client) => updateLabels(client, id, inputs.labels, inputs.stopSignal));
-  const { plan: _plan, ...resolved } = inputs as CheckedInputs & { plan?: unknown };
-  return { outs: { ...previous, ...resolved, containerId: previous.containerId, checkpointDigest: previous.checkpointDigest } };
+  return { outs: { ...olds, ...inputs, containerId: previous.containerId, checkpointDigest: previous.checkpointDigest } };
 }
 
 /** Destroy: the idempotent teardown. */
 export async function remove(id: string, props: Raw): Promise<void> {
-  const olds = props as unknown as Outputs;
-  await withClient(olds, (client) =>
-    teardown(client, id, { graceMs: (olds.stopTimeoutSeconds ?? 10) * 1000, stopSignal: olds.stopSignal }),
-  );
+  const olds = parseProperties(stateSchema, props, "delete");
+  await withClient(olds, (client) => teardown(client, id, { graceMs: olds.stopTimeoutSeconds * 1000, stopSignal: olds.stopSignal }));
 }
