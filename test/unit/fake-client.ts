@@ -18,6 +18,8 @@ export type Handlers = { [M in UnaryMethod]?: Handler<M> };
 export interface FakeDaemon {
   client: ContainerdClient;
   calls: RecordedCall[];
+  /** The content store: Content.Read streams from it, Content.Write commits into it, Content.Info answers from it. */
+  content: Map<string, Buffer>;
   /** `service.Method` of every call, with `@lease` when made under one. */
   log(): string[];
 }
@@ -32,6 +34,7 @@ const EMPTY_BY_DEFAULT = new Set<string>(["leases.Create", "leases.Delete", "tas
 
 export function fakeDaemon(handlers: Handlers = {}, options: { address?: string; namespace?: string } = {}): FakeDaemon {
   const calls: RecordedCall[] = [];
+  const content = new Map<string, Buffer>();
   const make = (lease: string | undefined): ContainerdClient => {
     const fake = {
       address: options.address ?? "unix:///fake.sock",
@@ -43,8 +46,25 @@ export function fakeDaemon(handlers: Handlers = {}, options: { address?: string;
         calls.push({ method, lease, request });
         const handler = handlers[method] as ((request: unknown) => unknown) | undefined;
         if (handler) return handler(request);
+        if (method === "content.Info") {
+          const { digest } = request as { digest: string };
+          const blob = content.get(digest);
+          if (!blob) throw daemonFailure("not-found", method, `content digest ${digest}: not found`);
+          return { info: { digest, size: blob.length } };
+        }
         if (EMPTY_BY_DEFAULT.has(method)) return {};
         throw daemonFailure("unimplemented", method, `fake daemon has no handler for ${method}`);
+      },
+      async *stream(method: string, request: { digest: string; offset?: number; size?: number }) {
+        calls.push({ method, lease, request });
+        const blob = content.get(request.digest);
+        if (!blob) throw daemonFailure("not-found", method, `content digest ${request.digest}: not found`);
+        const offset = request.offset ?? 0;
+        yield { offset, data: blob.subarray(offset, request.size ? offset + request.size : undefined) };
+      },
+      duplex(method: string) {
+        calls.push({ method, lease, request: undefined });
+        return fakeWrite(content);
       },
     };
     // The fake implements the part of the client the code under test uses.
@@ -53,6 +73,34 @@ export function fakeDaemon(handlers: Handlers = {}, options: { address?: string;
   return {
     client: make(undefined),
     calls,
+    content,
     log: () => calls.map((c) => (c.lease ? `${c.method}@lease` : c.method)),
+  };
+}
+
+/** Content.Write against a map: STAT from offset 0, WRITE appends, COMMIT stores the bytes under the expected digest. */
+function fakeWrite(content: Map<string, Buffer>) {
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  const replies: { action: string; offset: number; total: number; digest: string }[] = [];
+  return {
+    async send(request: { action: string; expected?: string; data?: Uint8Array; total?: number }) {
+      if (request.action === "WRITE" && request.data) {
+        chunks.push(Buffer.from(request.data));
+        offset += request.data.length;
+      }
+      if (request.action === "COMMIT" && request.expected) {
+        if (content.has(request.expected)) throw daemonFailure("already-exists", "content.Write", `content ${request.expected}: already exists`);
+        content.set(request.expected, Buffer.concat(chunks));
+      }
+      replies.push({ action: request.action, offset, total: request.total ?? offset, digest: request.expected ?? "" });
+    },
+    async receive() {
+      const reply = replies.shift();
+      if (!reply) throw daemonFailure("unknown", "content.Write", "nothing sent");
+      return reply;
+    },
+    end: () => undefined,
+    cancel: () => undefined,
   };
 }
