@@ -30,7 +30,10 @@ export type RestoreErrorCode =
   // the daemon
   | "daemon-unreachable"
   | "daemon-error"
-  | "criu-failed";
+  | "criu-failed"
+  // the restore policy
+  | "policy-violation"
+  | "invalid-allowance";
 
 /** The restore steps, in order (see restore/steps). */
 export type StepName =
@@ -41,6 +44,16 @@ export type StepName =
   | "release-lease"
   | "create-task"
   | "start-task";
+
+/** One field of a checkpoint that the restore policy refuses. */
+export interface PolicyViolation {
+  /** Where in the checkpoint, e.g. `spec.hooks.prestart[0]`. */
+  path: string;
+  /** What it would grant. */
+  grant: string;
+  /** The allowance that would admit it, e.g. `allow.hooks: true`. */
+  allowance: string;
+}
 
 /**
  * A failed plan, restore or teardown. `step` names the restore step that failed;
@@ -56,6 +69,8 @@ export class RestoreError extends Error {
   readonly subject?: string;
   readonly restoreLog?: readonly string[];
   readonly cleanupErrors: readonly unknown[];
+  /** For `policy-violation`: every refused field, by path, with the allowance that would admit it. */
+  readonly violations: readonly PolicyViolation[];
 
   constructor(
     code: RestoreErrorCode,
@@ -66,6 +81,7 @@ export class RestoreError extends Error {
       cause?: unknown;
       restoreLog?: readonly string[];
       cleanupErrors?: readonly unknown[];
+      violations?: readonly PolicyViolation[];
     } = {},
   ) {
     super(message, { cause: options.cause });
@@ -74,6 +90,7 @@ export class RestoreError extends Error {
     this.subject = options.subject;
     this.restoreLog = options.restoreLog;
     this.cleanupErrors = options.cleanupErrors ?? [];
+    this.violations = options.violations ?? [];
   }
 }
 
