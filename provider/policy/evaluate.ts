@@ -406,7 +406,6 @@ const RUNTIME_OPTION_GRANTS: Record<RuntimeOptionField, string> = {
   ioGid: "chooses the group of the container's stdio pipes",
 };
 
-export const RUNC_OPTIONS_TYPE_URL = "containerd.runc.v1.Options";
 
 function checkRuntime(input: PolicyInput, allow: Allowances, summary: SecuritySummary, findings: Findings): void {
   const { name, options } = input.runtime;

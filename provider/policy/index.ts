@@ -9,7 +9,7 @@ import { evaluatePolicy, type PolicyFinding, type PolicyInput, type PolicyResult
 
 export { allowanceProblems, RUNTIME_OPTION_FIELDS } from "./allowances";
 export type { Allowances, AllowanceProblem, RestorePolicy, RuntimeOptionField } from "./allowances";
-export { evaluatePolicy, summaryLines, RUNC_OPTIONS_TYPE_URL } from "./evaluate";
+export { evaluatePolicy, summaryLines } from "./evaluate";
 export type { PolicyFinding, PolicyInput, PolicyResult, RuncOptionsView, SecuritySummary } from "./evaluate";
 export { NAMESPACE_TYPES, type NamespaceType } from "./defaults";
 

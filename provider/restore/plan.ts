@@ -18,6 +18,8 @@ import {
 import { MediaType, SPEC_TYPE_URL, hostPlatform } from "../checkpoint/media-types";
 import { RestoreError, daemonError, type RestoreErrorCode } from "../errors";
 import { invalidIdReason } from "./identifiers";
+import { enforcePlanPolicy } from "./policy";
+import type { RestorePolicy, SecuritySummary } from "../policy";
 
 /** Checkpoint indexes are a few KB; anything this big is not one. */
 const MAX_INDEX_BYTES = 4 * 1024 * 1024;
@@ -41,10 +43,12 @@ export interface RestorePlan {
   criuImage?: Descriptor;
   /** The checkpointed container's OCI runtime spec. */
   spec: Record<string, unknown>;
+  /** What the checkpoint is granted on the host under the policy it was planned with (see the README's Trust section). */
+  security: SecuritySummary;
 }
 
-/** What the restore will need from the checkpoint; checked at plan time. */
-export interface PlanRequirements {
+/** What the restore will need from the checkpoint, and the policy it runs under; checked at plan time. */
+export interface PlanRequirements extends RestorePolicy {
   /** Restore process memory with CRIU (needs the CRIU image). Default true. */
   live?: boolean;
   /** Apply the checkpoint's rw layer (needs it). Default true. */
@@ -214,7 +218,7 @@ async function assertParentSnapshot(client: ContainerdClient, plan: Pick<Restore
 }
 
 /** Checks that `plan` can do what `requirements` ask, before any side effect. */
-export function assertPlanSupports(plan: RestorePlan, requirements: PlanRequirements): void {
+export function assertPlanSupports(plan: Pick<RestorePlan, "checkpoint" | "criuImage" | "rwLayer">, requirements: PlanRequirements): void {
   const ref = `${plan.checkpoint.ref}@${plan.checkpoint.digest}`;
   if ((requirements.live ?? true) && !plan.criuImage) {
     throw new RestoreError(
@@ -267,7 +271,7 @@ export async function planRestore(
     const platform: Platform = index.criuImage?.platform ?? hostPlatform();
     const [base] = await Promise.all([resolveBaseImage(client, index, platform), assertSnapshotterLoaded(client, index.snapshotter)]);
     checkpoints.set(client, target.digest, decoded);
-    const plan: RestorePlan = {
+    const plan: Omit<RestorePlan, "security"> = {
       checkpoint: { ref, digest: target.digest, format: index.format, schemaVersion: index.schemaVersion },
       image: { name: index.imageName, ...base },
       snapshotter: index.snapshotter,
@@ -277,9 +281,11 @@ export async function planRestore(
       ...(index.criuImage ? { criuImage: toDescriptor(index.criuImage) } : {}),
       spec: structuredClone(spec),
     };
+    // The policy first: a refused checkpoint is refused whatever else is wrong with it.
+    const security = enforcePlanPolicy(plan, requirements);
     await assertParentSnapshot(client, plan);
     assertPlanSupports(plan, requirements);
-    return plan;
+    return { ...plan, security };
   } catch (err) {
     throw daemonError(err);
   }

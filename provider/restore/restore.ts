@@ -12,8 +12,10 @@ import { startTask } from "./steps/start-task";
 import type { ResolvedRestoreOptions, RestoreContext, RestoreStep } from "./steps/step";
 import { signalNumber } from "./teardown";
 import { invalidIdReason } from "./identifiers";
+import { enforcePlanPolicy } from "./policy";
+import type { RestorePolicy } from "../policy";
 
-export interface RestoreOptions {
+export interface RestoreOptions extends RestorePolicy {
   /** The new container's id: `^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$`, at most 76 characters. */
   id: string;
   /** Restore the process from the CRIU image (default). False: filesystem-only restore, fresh process. */
@@ -134,6 +136,8 @@ function stepError(step: StepName, err: unknown, cleanupErrors: unknown[]): Rest
  */
 export async function restore(client: ContainerdClient, plan: RestorePlan, options: RestoreOptions): Promise<RestoreResult> {
   const resolved = resolveOptions(options);
+  // Checked again here: a plan is data, and may have been made (or edited) under another policy.
+  enforcePlanPolicy(plan, options);
   assertPlanSupports(plan, resolved);
   const ctx: RestoreContext = { client, plan, options: resolved };
   const started = performance.now();

@@ -11,6 +11,7 @@ import {
   type PolicyInput,
   type RestorePolicy,
 } from "../../provider/policy";
+import { decodeRuncOptions, encodeRuncOptions, fieldNumbers } from "../../provider/containerd/runc-options";
 import { ctrRunSpec } from "./fixtures/ctr-run-spec";
 
 const RUNC = "io.containerd.runc.v2";
@@ -350,5 +351,20 @@ describe("allowances are validated by one rule", () => {
 
   test("allow must be an object", () => {
     assert.deepEqual(allowanceProblems(["hooks"]).map((p) => p.path), ["allow"]);
+  });
+});
+
+describe("runc options on the wire", () => {
+  test("every field is read back, and fields the schema lacks are listed, not passed", () => {
+    const encoded = encodeRuncOptions({ binaryName: "/x/fake-runc", root: "/r", criuWorkPath: "/w", systemdCgroup: true, ioUid: 300 });
+    assert.deepEqual(fieldNumbers(encoded).sort((a, b) => a - b), [4, 6, 7, 9, 11]);
+    const unknown = Buffer.concat([encoded, Buffer.from([0x62, 0x03, 0x61, 0x62, 0x63])]); // field 12, "abc"
+    const decoded = decodeRuncOptions(unknown);
+    assert.equal(decoded.options.binaryName, "/x/fake-runc");
+    assert.equal(decoded.options.criuWorkPath, "/w");
+    assert.equal(decoded.options.ioUid, 300);
+    assert.deepEqual(decoded.unknownFields, [12]);
+    assert.deepEqual(fieldNumbers(encodeRuncOptions(decoded.options)).includes(12), false);
+    assert.throws(() => fieldNumbers(Buffer.from([0x32, 0x09, 0x61])), /runs past the end/);
   });
 });

@@ -1,21 +1,7 @@
-import * as fs from "node:fs/promises";
 import { isContainerdError } from "../../containerd/errors";
 import { RestoreError } from "../../errors";
+import { readRestoreLogTail, removeCriuWorkDir } from "../criu-log";
 import type { RestoreStep } from "./step";
-
-const RESTORE_LOG_LINES = 20;
-
-/** The tail of the CRIU log named in a daemon error, when this host can read it. */
-export async function restoreLogTail(daemonMessage: string): Promise<string[] | undefined> {
-  const path = /log file: (\/\S+?\.log)/.exec(daemonMessage)?.[1];
-  if (!path) return undefined;
-  try {
-    const lines = (await fs.readFile(path, "utf8")).split("\n").filter((line) => line.trim() !== "");
-    return lines.slice(-RESTORE_LOG_LINES);
-  } catch {
-    return undefined; // a remote daemon, or the log is gone
-  }
-}
 
 /** Starts the task: for a live restore, this is where CRIU restores the process. */
 export const startTask: RestoreStep = {
@@ -25,10 +11,12 @@ export const startTask: RestoreStep = {
       ctx.pid = (await ctx.client.call("tasks.Start", { containerId: ctx.options.id })).pid;
     } catch (err) {
       if (!isContainerdError(err) || !/criu|restore/i.test(err.details)) throw err;
-      // Read before undo: deleting the task removes its work dir and restore.log.
-      const restoreLog = ctx.client.address.startsWith("tcp://") ? undefined : await restoreLogTail(err.details);
+      // Only the log in the work directory this restore chose (create-task); never a path from the message.
+      const restoreLog = ctx.criuWorkDir ? await readRestoreLogTail(ctx.criuWorkDir) : undefined;
       const tail = restoreLog ? `\nrestore.log (last ${restoreLog.length} lines):\n  ${restoreLog.join("\n  ")}` : "";
       throw new RestoreError("criu-failed", `${err.message}${tail}`, { cause: err, restoreLog });
+    } finally {
+      if (ctx.criuWorkDir) await removeCriuWorkDir(ctx.criuWorkDir);
     }
   },
   // Undone by create-task's undo, which kills a process that started anyway.

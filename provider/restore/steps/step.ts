@@ -24,6 +24,8 @@ export interface RestoreContext {
   /** The rootfs mounts of the prepared snapshot. */
   mounts?: Mount[];
   pid?: number;
+  /** CRIU's work directory for a live restore on a local daemon, made by create-task. */
+  criuWorkDir?: string;
 }
 
 /** One containerd step of a restore, with the undo that reverses it. */

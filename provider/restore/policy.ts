@@ -1,0 +1,60 @@
+import { decodeRuncOptions, encodeRuncOptions, isRuncOptionsType, RUNC_OPTIONS_TYPE_URL, type RuncOptions } from "../containerd/runc-options";
+import type { Any } from "../containerd/types";
+import { RestoreError } from "../errors";
+import { allowanceProblems, enforcePolicy, type PolicyInput, type RestorePolicy, type SecuritySummary } from "../policy";
+import type { RestorePlan } from "./plan";
+
+type PlanPart = Pick<RestorePlan, "spec" | "runtime" | "checkpoint">;
+
+function decodedRuncOptions(plan: PlanPart): { options: RuncOptions; unknownFields: number[] } | undefined {
+  const options = plan.runtime.options;
+  if (!options || !isRuncOptionsType(options.typeUrl)) return undefined;
+  try {
+    return decodeRuncOptions(Buffer.from(options.valueBase64, "base64"));
+  } catch (err) {
+    throw new RestoreError("malformed-runtime-options", `runtime options of ${plan.checkpoint.ref} are not valid ${RUNC_OPTIONS_TYPE_URL}: ${(err as Error).message}`, {
+      subject: "runtimeOptions",
+      cause: err,
+    });
+  }
+}
+
+/** What the policy reads from a plan: the spec, the runtime and its options decoded. */
+export function policyInput(plan: PlanPart): PolicyInput {
+  const options = plan.runtime.options;
+  if (!options || options.typeUrl === "") return { spec: plan.spec, runtime: { name: plan.runtime.name } };
+  const runc = decodedRuncOptions(plan);
+  return {
+    spec: plan.spec,
+    runtime: { name: plan.runtime.name, options: { typeUrl: options.typeUrl, runc: runc?.options, unknownFields: runc?.unknownFields ?? [] } },
+  };
+}
+
+/**
+ * Checks `policy` itself, then the plan against it: throws `invalid-allowance` or
+ * `policy-violation` (listing every refused field); returns what the checkpoint is granted.
+ */
+export function enforcePlanPolicy(plan: PlanPart, policy: RestorePolicy): SecuritySummary {
+  const problems = allowanceProblems(policy.allow);
+  if (problems.length > 0) {
+    throw new RestoreError("invalid-allowance", problems.map((p) => p.message).join("; "), { subject: problems[0].path });
+  }
+  if (policy.privileged !== undefined && typeof policy.privileged !== "boolean") {
+    throw new RestoreError("invalid-allowance", "privileged must be true or false", { subject: "privileged" });
+  }
+  return enforcePolicy(policyInput(plan), policy, `${plan.checkpoint.ref}@${plan.checkpoint.digest}`).summary;
+}
+
+/**
+ * The runc options for Tasks.Create, which override the container's for this
+ * task: the checkpoint's own (already admitted by the policy) with CRIU's work
+ * directory set to the provider's. Undefined when the runtime is not runc's or
+ * the options hold fields this provider cannot re-encode (only under privileged).
+ */
+export function taskRuntimeOptions(plan: PlanPart, criuWorkPath: string): Any | undefined {
+  const options = plan.runtime.options;
+  if (options?.typeUrl && !isRuncOptionsType(options.typeUrl)) return undefined;
+  const runc = options?.typeUrl ? decodedRuncOptions(plan) : { options: {}, unknownFields: [] };
+  if (!runc || runc.unknownFields.length > 0) return undefined;
+  return { typeUrl: RUNC_OPTIONS_TYPE_URL, value: encodeRuncOptions({ ...runc.options, criuWorkPath }) };
+}
