@@ -3,6 +3,7 @@ import { z } from "zod";
 import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, MAX_ID_LENGTH, invalidIdReason, parseAddress } from "../index";
 import { isReservedLabel } from "../restore/labels";
 import { signalNumber } from "../restore/teardown";
+import { allowanceProblems, type Allowances } from "../policy";
 
 /** What the engine sends for a value not known yet (preview of computed inputs). */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -75,6 +76,15 @@ export const inputsSchema = z.object({
       }
     }),
   logPath: z.string().startsWith("/", "logPath must be an absolute path on the daemon host").optional(),
+  /** What the checkpoint may have beyond an ordinary unprivileged container (the restore policy). */
+  allow: z
+    .custom<Allowances>()
+    .superRefine((value, ctx) => {
+      for (const problem of allowanceProblems(value)) ctx.addIssue({ code: "custom", message: problem.message });
+    })
+    .optional(),
+  /** Admit everything the checkpoint asks for. */
+  privileged: z.boolean({ error: "privileged must be true or false" }).default(false),
   resourceName,
   /** Set by the SDK: `<project>/<stack>/<resource name>`, recorded on the container. */
   owner: z.string().min(1).optional(),
