@@ -251,6 +251,33 @@ function checkMaskedPaths(linux: Json | undefined, allow: Allowances, summary: S
   }
 }
 
+/** A mount that brings in a host path (a bind), with its normalized source. */
+export interface HostBind {
+  /** `spec.mounts[i]` */
+  path: string;
+  source: string;
+  destination: string;
+}
+
+function isBindMount(type: string, options: string[]): boolean {
+  return type === "bind" || type === "rbind" || options.includes("bind") || options.includes("rbind");
+}
+
+/** The bind mounts of a spec, sources normalized: what runc will mount from the host. */
+export function hostBinds(spec: Record<string, unknown>): HostBind[] {
+  return asArray(spec.mounts).flatMap((entry, i) => {
+    const mount = asObject(entry) ?? {};
+    const source = asString(mount.source) ?? "";
+    if (!isBindMount(asString(mount.type) ?? "", strings(mount.options))) return [];
+    return [{ path: `spec.mounts[${i}]`, source: posix.isAbsolute(source) ? posix.normalize(source) : source, destination: asString(mount.destination) ?? "" }];
+  });
+}
+
+/** True when an allowance lets `hostPath` be mounted (an allowed prefix contains it). */
+export function hostPathAllowed(hostPath: string, allow: Allowances): boolean {
+  return posix.isAbsolute(hostPath) && (allow.hostMounts ?? []).some((prefix) => isUnder(hostPath, prefix));
+}
+
 function checkMounts(spec: Json, allow: Allowances, summary: SecuritySummary, findings: Findings): void {
   asArray(spec.mounts).forEach((entry, i) => {
     const mount = asObject(entry) ?? {};
@@ -261,13 +288,12 @@ function checkMounts(spec: Json, allow: Allowances, summary: SecuritySummary, fi
     const readOnly = options.includes("ro") || options.includes("rro");
     const mode = readOnly ? "read-only" : "read-write";
     const at = `spec.mounts[${i}]`;
-    const isBind = type === "bind" || type === "rbind" || options.includes("bind") || options.includes("rbind");
-    if (isBind) {
+    if (isBindMount(type, options)) {
       const hostPath = posix.isAbsolute(source) ? posix.normalize(source) : source;
       summary.hostMounts.push(`${hostPath} → ${destination} (${mode})`);
       findings.add(
         { path: at, grant: `bind of host ${hostPath} ${mode} at ${destination}`, allowance: `allow.hostMounts: ["${hostPath}"]` },
-        posix.isAbsolute(hostPath) && (allow.hostMounts ?? []).some((prefix) => isUnder(hostPath, prefix)),
+        hostPathAllowed(hostPath, allow),
       );
       return;
     }
@@ -280,7 +306,7 @@ function checkMounts(spec: Json, allow: Allowances, summary: SecuritySummary, fi
           grant: `mount of type ${JSON.stringify(type)} from ${JSON.stringify(source)} ${mode} at ${destination}`,
           allowance: hostSource ? `allow.hostMounts: ["${hostSource}"]` : "privileged: true",
         },
-        hostSource !== undefined && (allow.hostMounts ?? []).some((prefix) => isUnder(hostSource, prefix)),
+        hostSource !== undefined && hostPathAllowed(hostSource, allow),
       );
       return;
     }
@@ -387,7 +413,7 @@ function checkSeccomp(linux: Json | undefined, allow: Allowances, summary: Secur
     const hostPath = posix.normalize(listener);
     findings.add(
       { path: "spec.linux.seccomp.listenerPath", grant: `hands seccomp notifications to host socket ${hostPath}`, allowance: `allow.hostMounts: ["${hostPath}"]` },
-      posix.isAbsolute(hostPath) && (allow.hostMounts ?? []).some((prefix) => isUnder(hostPath, prefix)),
+      hostPathAllowed(hostPath, allow),
     );
   }
 }

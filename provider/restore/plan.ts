@@ -18,7 +18,7 @@ import {
 import { MediaType, SPEC_TYPE_URL, hostPlatform } from "../checkpoint/media-types";
 import { RestoreError, daemonError, type RestoreErrorCode } from "../errors";
 import { invalidIdReason } from "./identifiers";
-import { enforcePlanPolicy } from "./policy";
+import { assertHostBindsResolveInside, enforcePlanPolicy } from "./policy";
 import type { RestorePolicy, SecuritySummary } from "../policy";
 
 /** Checkpoint indexes are a few KB; anything this big is not one. */
@@ -283,6 +283,7 @@ export async function planRestore(
     };
     // The policy first: a refused checkpoint is refused whatever else is wrong with it.
     const security = enforcePlanPolicy(plan, requirements);
+    if (!client.address.startsWith("tcp://")) await assertHostBindsResolveInside(plan, requirements);
     await assertParentSnapshot(client, plan);
     assertPlanSupports(plan, requirements);
     return { ...plan, security };

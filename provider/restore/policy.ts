@@ -1,7 +1,18 @@
 import { decodeRuncOptions, encodeRuncOptions, isRuncOptionsType, RUNC_OPTIONS_TYPE_URL, type RuncOptions } from "../containerd/runc-options";
 import type { Any } from "../containerd/types";
 import { RestoreError } from "../errors";
-import { allowanceProblems, enforcePolicy, type PolicyInput, type RestorePolicy, type SecuritySummary } from "../policy";
+import { realpath } from "node:fs/promises";
+import {
+  allowanceProblems,
+  describeRefusal,
+  enforcePolicy,
+  hostBinds,
+  hostPathAllowed,
+  type PolicyFinding,
+  type PolicyInput,
+  type RestorePolicy,
+  type SecuritySummary,
+} from "../policy";
 import type { RestorePlan } from "./plan";
 
 type PlanPart = Pick<RestorePlan, "spec" | "runtime" | "checkpoint">;
@@ -43,6 +54,40 @@ export function enforcePlanPolicy(plan: PlanPart, policy: RestorePolicy): Securi
     throw new RestoreError("invalid-allowance", "privileged must be true or false", { subject: "privileged" });
   }
   return enforcePolicy(policyInput(plan), policy, `${plan.checkpoint.ref}@${plan.checkpoint.digest}`).summary;
+}
+
+/** The real path of `p`, or `p` itself when it does not exist here (runc will then fail the mount). */
+const resolved = (p: string) => realpath(p).catch(() => p);
+
+/**
+ * On a local daemon, an admitted host path must still be inside its allowance
+ * with symlinks resolved: a container that can write below an allowed prefix
+ * could otherwise plant `x → /` there for a later checkpoint to bind. (The path
+ * can still change between this check and runc's mount: allow only paths that
+ * no container can write.)
+ */
+export async function assertHostBindsResolveInside(plan: PlanPart, policy: RestorePolicy): Promise<void> {
+  if (policy.privileged) return;
+  const allow = policy.allow ?? {};
+  const admitted = hostBinds(plan.spec).filter((bind) => hostPathAllowed(bind.source, allow));
+  if (admitted.length === 0) return;
+  const prefixes = await Promise.all((allow.hostMounts ?? []).map(resolved));
+  const escaped: PolicyFinding[] = [];
+  for (const bind of admitted) {
+    const real = await resolved(bind.source);
+    if (hostPathAllowed(real, { hostMounts: prefixes })) continue;
+    escaped.push({
+      path: bind.path,
+      grant: `bind of host ${bind.source}, which resolves through a symlink to ${real}, outside the allowed host paths`,
+      allowance: `allow.hostMounts: ["${real}"]`,
+    });
+  }
+  if (escaped.length > 0) {
+    throw new RestoreError("policy-violation", describeRefusal(`${plan.checkpoint.ref}@${plan.checkpoint.digest}`, escaped), {
+      subject: escaped[0].path,
+      violations: escaped,
+    });
+  }
 }
 
 /**

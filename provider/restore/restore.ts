@@ -12,7 +12,7 @@ import { startTask } from "./steps/start-task";
 import type { ResolvedRestoreOptions, RestoreContext, RestoreStep } from "./steps/step";
 import { signalNumber } from "./teardown";
 import { invalidIdReason } from "./identifiers";
-import { enforcePlanPolicy } from "./policy";
+import { assertHostBindsResolveInside, enforcePlanPolicy } from "./policy";
 import type { RestorePolicy } from "../policy";
 
 export interface RestoreOptions extends RestorePolicy {
@@ -138,6 +138,7 @@ export async function restore(client: ContainerdClient, plan: RestorePlan, optio
   const resolved = resolveOptions(options);
   // Checked again here: a plan is data, and may have been made (or edited) under another policy.
   enforcePlanPolicy(plan, options);
+  if (!client.address.startsWith("tcp://")) await assertHostBindsResolveInside(plan, options);
   assertPlanSupports(plan, resolved);
   const ctx: RestoreContext = { client, plan, options: resolved };
   const started = performance.now();

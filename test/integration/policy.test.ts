@@ -81,6 +81,9 @@ before(async () => {
       s.mounts.push({ destination: "/data", type: "bind", source: markers, options: ["rbind", "ro"] });
     },
   });
+  fs.mkdirSync(path.join(markers, "shared"));
+  fs.symlinkSync("/", path.join(markers, "shared", "escape"));
+  await make("symlink-escape", { spec: (s) => s.mounts.push({ destination: "/data", type: "bind", source: path.join(markers, "shared", "escape"), options: ["rbind", "rw"] }) });
   await make("privileged-ish", {
     spec: (s) => {
       s.hooks = { poststart: [hook("poststart-privileged")] };
@@ -177,6 +180,24 @@ describe("allowances admit exactly their category", () => {
     const err = await refusal(() => planRestore(client, fixtures["all-caps"].ref, { allow: { capabilities: ["CAP_SYS_ADMIN"] } }));
     assert.deepEqual(err.violations.map((v) => v.grant.split(" ")[0]), ["CAP_SYS_PTRACE"]);
     await restoreAndTeardown(fixtures["all-caps"].ref, { allow: { capabilities: ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE"] } });
+  });
+
+  test("allow.hostMounts admits a bind below the prefix (cold restore), and the plan shows it", async () => {
+    const plan = await restoreAndTeardown(fixtures["hooks-and-mount"].ref, { live: false, allow: { hooks: true, hostMounts: [markers] } });
+    assert.deepEqual(plan.security.hostMounts, [`${markers} → /data (read-only)`]);
+    for (const f of fs.readdirSync(path.join(markers, "ran"))) fs.rmSync(path.join(markers, "ran", f));
+  });
+
+  test("an admitted prefix does not admit a symlink below it that leads out", async () => {
+    const before = await takeInventory(d);
+    const allow = { hostMounts: [path.join(markers, "shared")] };
+    const err = await refusal(() => planRestore(client, fixtures["symlink-escape"].ref, { allow }));
+    assert.equal(err.code, "policy-violation");
+    assert.deepEqual(err.violations.map((v) => v.path), ["spec.mounts[7]"]);
+    assert.match(err.violations[0].grant, /resolves through a symlink to \/, outside the allowed host paths/);
+    const plan = await planRestore(client, fixtures["symlink-escape"].ref, { privileged: true });
+    assert.equal((await refusal(() => restore(client, plan, { id: uniqueId("pol"), allow }))).code, "policy-violation");
+    await assertInventoryUnchanged(d, before);
   });
 
   test("privileged: true admits everything and the plan still says what was granted", async () => {
