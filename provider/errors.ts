@@ -35,15 +35,48 @@ export type RestoreErrorCode =
   | "policy-violation"
   | "invalid-allowance";
 
-/** The restore steps, in order (see restore/steps). */
+/** The steps of the write paths, each run by the transaction runner (provider/transaction). */
 export type StepName =
+  // the lease every write path works under
   | "create-lease"
+  | "release-lease"
+  // restore, in order (restore/steps)
   | "prepare-snapshot"
   | "apply-rw-layer"
   | "create-container"
-  | "release-lease"
   | "create-task"
-  | "start-task";
+  | "start-task"
+  // checkpoint creation (checkpoint/create.ts)
+  | "pause-task"
+  | "write-blobs"
+  | "checkpoint-task"
+  | "write-index"
+  | "create-image"
+  | "resume-task"
+  // copy and unpack (transfer/copy.ts)
+  | "copy-blob"
+  | "create-base-image"
+  | "prepare-layer"
+  | "apply-layer"
+  | "commit-layer"
+  | "label-base-image";
+
+/** An undo (or a lease release) that failed: the daemon may hold leftovers of `step`. */
+export class CleanupError extends Error {
+  override readonly name = "CleanupError";
+
+  constructor(
+    readonly step: StepName,
+    cause: unknown,
+  ) {
+    super(`${step}: ${messageOf(cause)}`, { cause });
+  }
+}
+
+/** The message of anything thrown. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
 
 /** One field of a checkpoint that the restore policy refuses. */
 export interface PolicyViolation {
@@ -56,8 +89,8 @@ export interface PolicyViolation {
 }
 
 /**
- * A failed plan, restore or teardown. `step` names the restore step that failed;
- * `cause` keeps the daemon's error; `restoreLog` holds the tail of CRIU's
+ * A failed plan, restore, checkpoint, copy or teardown. `step` names the step that
+ * failed; `cause` keeps the daemon's error; `restoreLog` holds the tail of CRIU's
  * restore.log when it was readable; `cleanupErrors` lists undo steps that failed
  * (empty when the daemon was left exactly as it was).
  */
@@ -68,7 +101,7 @@ export class RestoreError extends Error {
   /** The checkpoint index entry or input field the error is about, e.g. `manifests[3]` or `id`. */
   readonly subject?: string;
   readonly restoreLog?: readonly string[];
-  readonly cleanupErrors: readonly unknown[];
+  readonly cleanupErrors: readonly CleanupError[];
   /** For `policy-violation`: every refused field, by path, with the allowance that would admit it. */
   readonly violations: readonly PolicyViolation[];
 
@@ -80,7 +113,7 @@ export class RestoreError extends Error {
       subject?: string;
       cause?: unknown;
       restoreLog?: readonly string[];
-      cleanupErrors?: readonly unknown[];
+      cleanupErrors?: readonly CleanupError[];
       violations?: readonly PolicyViolation[];
     } = {},
   ) {
@@ -102,4 +135,18 @@ export function daemonError(err: unknown): unknown {
     return new RestoreError(code, err.message, { cause: err });
   }
   return err;
+}
+
+/**
+ * `verb` with the library's error contract: whatever the daemon answers comes
+ * out as a RestoreError (the one place a ContainerdError becomes one).
+ */
+export function withDaemonErrors<Args extends unknown[], Result>(verb: (...args: Args) => Promise<Result>): (...args: Args) => Promise<Result> {
+  return async (...args) => {
+    try {
+      return await verb(...args);
+    } catch (err) {
+      throw daemonError(err);
+    }
+  };
 }

@@ -11,13 +11,13 @@ export type { ConnectOptions, TlsOptions, ContainerdErrorCode, Descriptor } from
 export { planRestore, assertPlanSupports } from "./restore/plan";
 export type { RestorePlan, PlanRequirements } from "./restore/plan";
 export { restore, restoreSteps, describeRestore } from "./restore/restore";
-export { invalidIdReason, MAX_ID_LENGTH } from "./restore/identifiers";
+export { invalidIdReason, MAX_ID_LENGTH } from "./restore/rules";
 export type { RestoreOptions, RestoreResult, StepTiming, StepDescription } from "./restore/restore";
 export { teardown } from "./restore/teardown";
 export type { TeardownOptions, TeardownResult } from "./restore/teardown";
 export { inspect, updateLabels } from "./restore/inspect";
 export type { ContainerState, ContainerStatus } from "./restore/inspect";
-export { RestoreError } from "./errors";
+export { RestoreError, CleanupError } from "./errors";
 export type { RestoreErrorCode, StepName, PolicyViolation } from "./errors";
 export { evaluatePolicy, summaryLines, allowanceProblems } from "./policy";
 export type { Allowances, RestorePolicy, SecuritySummary, PolicyInput, PolicyResult } from "./policy";

@@ -1,4 +1,4 @@
-import { digestOf } from "../containerd/content";
+import { digestOf } from "../containerd";
 
 /**
  * The OCI image-spec ChainID of a layer stack: containerd commits each unpacked

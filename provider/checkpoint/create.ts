@@ -1,12 +1,17 @@
 import { randomBytes } from "node:crypto";
-import type { ContainerdClient } from "../containerd/client";
-import { digestOf, writeBlob } from "../containerd/content";
-import { isContainerdError, unlessNotFound } from "../containerd/errors";
-import { encodeMessage, messageType } from "../containerd/proto";
-import { closeLease, openLease } from "../containerd/leases";
-import type { Any, Container, Descriptor } from "../containerd/types";
-import { RestoreError } from "../errors";
-import { daemonError } from "../errors";
+import {
+  digestOf,
+  encodeAny,
+  isContainerdError,
+  packAny,
+  unlessNotFound,
+  writeBlob,
+  type Any,
+  type ContainerdClient,
+  type Descriptor,
+} from "../containerd";
+import { RestoreError, withDaemonErrors, type CleanupError } from "../errors";
+import { runTransaction, type Step, type StepTiming } from "../transaction";
 import { imageDigest } from "./images";
 import { Annotation, MediaType, hostPlatform } from "./media-types";
 
@@ -27,11 +32,23 @@ export interface CheckpointResult {
   criuImageBytes: number;
   checkpointedAt: string;
   durationMs: number;
+  steps: StepTiming[];
+  /** Cleanup that failed after a good checkpoint (the lease could not be released; it expires within an hour). */
+  cleanupErrors: CleanupError[];
 }
 
 /** Annotation that makes each checkpointed spec unique (see workaround below). */
 export const CHECKPOINT_NONCE_ANNOTATION = "containerd-restore/checkpoint-nonce";
 
+/** What a checkpoint records of the container: checked before anything changes. */
+interface CheckpointSource {
+  id: string;
+  /** The base image's name and target (its manifest or list). */
+  image: { name: string; target: Descriptor };
+  runtime: { name: string; options?: Any | null };
+  snapshotter: string;
+  snapshotKey: string;
+}
 
 /** Writes a small blob under the client's lease; already present is fine (the daemon adds it to the lease). */
 async function putBlob(client: ContainerdClient, ref: string, data: Buffer, labels?: Record<string, string>): Promise<{ digest: string; size: number }> {
@@ -42,16 +59,11 @@ async function putBlob(client: ContainerdClient, ref: string, data: Buffer, labe
   return { digest, size: data.length };
 }
 
-/** A serialized google.protobuf.Any, the form of every `+proto` checkpoint blob. */
-function anyBlob(any: Any): Buffer {
-  return encodeMessage(messageType("google.protobuf.Any"), any);
-}
+/** The runc CheckpointOptions that ctr uses. */
+const checkpointOptions = (leaveRunning: boolean): Any => packAny("containerd.runc.v1.CheckpointOptions", { exit: !leaveRunning, fileLocks: true });
 
-/** The runc CheckpointOptions that ctr uses, as an Any. */
-function checkpointOptions(leaveRunning: boolean): Any {
-  const type = messageType("containerd.runc.v1.CheckpointOptions");
-  return { typeUrl: "containerd.runc.v1.CheckpointOptions", value: encodeMessage(type, { exit: !leaveRunning, fileLocks: true }) };
-}
+/** An index entry, with the host platform as ctr writes it. */
+const entryOf = (descriptor: Descriptor): Descriptor => ({ ...descriptor, platform: hostPlatform() }) as Descriptor;
 
 /** The rw layer: the diff between the snapshot's parent and the container's active snapshot. */
 async function diffRwLayer(client: ContainerdClient, snapshotter: string, key: string): Promise<Descriptor> {
@@ -75,119 +87,166 @@ async function diffRwLayer(client: ContainerdClient, snapshotter: string, key: s
  */
 async function makeSpecUnique(client: ContainerdClient, id: string): Promise<void> {
   const { container } = await client.call("containers.Get", { id });
-  const spec = JSON.parse(Buffer.from(container.spec!.value).toString("utf8")) as { annotations?: Record<string, string> };
+  if (!container.spec) throw new RestoreError("invalid-option", `container ${id} has no spec to checkpoint`, { subject: "containerId" });
+  const spec = JSON.parse(Buffer.from(container.spec.value).toString("utf8")) as { annotations?: Record<string, string> };
   spec.annotations = { ...spec.annotations, [CHECKPOINT_NONCE_ANNOTATION]: randomBytes(8).toString("hex") };
   await client.call("containers.Update", {
-    container: { id, spec: { typeUrl: container.spec!.typeUrl, value: Buffer.from(JSON.stringify(spec)) } },
+    container: { id, spec: { typeUrl: container.spec.typeUrl, value: Buffer.from(JSON.stringify(spec)) } },
     updateMask: { paths: ["spec"] },
   });
 }
+
+/** Resumes the task if it is still paused: after a checkpoint with exit there is nothing to resume. */
+async function resumeIfPaused(client: ContainerdClient, id: string): Promise<void> {
+  const task = await unlessNotFound(client.call("tasks.Get", { containerId: id }));
+  if (task?.process.status === "PAUSED" || task?.process.status === "PAUSING") await unlessNotFound(client.call("tasks.Resume", { containerId: id }));
+}
+
+/** Pauses the task for a consistent rw layer and memory image. */
+const pauseTask: Step<{ id: string }, void> = {
+  name: "pause-task",
+  async run(client, { id }) {
+    await client.call("tasks.Pause", { containerId: id });
+  },
+  async undo(client, _output, { id }) {
+    await resumeIfPaused(client, id);
+  },
+};
+
+/** The index entries written before the checkpoint: runtime options, the base image's manifest, the rw layer. */
+const writeBlobs: Step<{ source: CheckpointSource; includeRw: boolean }, { entries: Descriptor[] }> = {
+  name: "write-blobs",
+  // Blobs are written under the lease: its release hands them to GC.
+  async run(client, { source, includeRw }) {
+    const entries: Descriptor[] = [];
+    if (source.runtime.options?.typeUrl) {
+      const blob = await putBlob(client, `${source.id}-runtime-options`, encodeAny(source.runtime.options));
+      entries.push(entryOf({ mediaType: MediaType.runtimeOptions, ...blob }));
+    }
+    entries.push(source.image.target);
+    if (includeRw) entries.push(entryOf(await diffRwLayer(client, source.snapshotter, source.snapshotKey)));
+    return { entries };
+  },
+};
+
+/** CRIU dumps the task: the CRIU image and the spec, as the daemon wrote them. */
+const checkpointTask: Step<{ id: string; leaveRunning: boolean }, { criuImage: Descriptor; spec: Descriptor }> = {
+  name: "checkpoint-task",
+  async run(client, { id, leaveRunning }) {
+    const checkpoint = () => client.call("tasks.Checkpoint", { containerId: id, options: checkpointOptions(leaveRunning) });
+    let descriptors: Descriptor[];
+    try {
+      ({ descriptors } = await checkpoint());
+    } catch (err) {
+      if (!isContainerdError(err, "already-exists")) throw err;
+      await makeSpecUnique(client, id);
+      ({ descriptors } = await checkpoint());
+    }
+    const criuImage = descriptors.find((d) => d.mediaType === MediaType.criuImage);
+    const spec = descriptors.find((d) => d.mediaType === MediaType.checkpointConfig);
+    if (!criuImage || !spec) {
+      throw new RestoreError("incomplete-checkpoint", `Tasks.Checkpoint of ${id} returned ${descriptors.map((d) => d.mediaType).join(", ") || "nothing"}: no CRIU image or spec`);
+    }
+    return { criuImage, spec };
+  },
+};
+
+/** The checkpoint options blob and the index over every entry, with the three checkpoint annotations and GC labels. */
+const writeIndex: Step<{ source: CheckpointSource; entries: Descriptor[]; leaveRunning: boolean }, { index: Descriptor }> = {
+  name: "write-index",
+  async run(client, { source, entries, leaveRunning }) {
+    const options = await putBlob(client, `${source.id}-checkpoint-options`, encodeAny(checkpointOptions(leaveRunning)));
+    const manifests = [...entries, entryOf({ mediaType: MediaType.checkpointOptions, ...options })];
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests,
+        annotations: {
+          [Annotation.refName]: source.image.name,
+          [Annotation.runtime]: source.runtime.name,
+          [Annotation.snapshotter]: source.snapshotter,
+        },
+      }),
+    );
+    const gcLabels = Object.fromEntries(manifests.map((e, i) => [`containerd.io/gc.ref.content.${i}`, e.digest]));
+    const blob = await putBlob(client, `${source.id}index`, index, gcLabels);
+    return { index: { mediaType: MediaType.ociIndex, ...blob } };
+  },
+};
+
+/** The image record that names the checkpoint. */
+const createImage: Step<{ name: string; target: Descriptor }, void> = {
+  name: "create-image",
+  async run(client, { name, target }) {
+    await client.call("images.Create", { image: { name, target } });
+  },
+  async undo(client, _output, { name }) {
+    await unlessNotFound(client.call("images.Delete", { name }));
+  },
+};
+
+/** Lets the task run again after a checkpoint that leaves it running. */
+const resumeTask: Step<{ id: string }, void> = {
+  name: "resume-task",
+  async run(client, { id }) {
+    await unlessNotFound(client.call("tasks.Resume", { containerId: id }));
+  },
+};
 
 /**
  * Checkpoints running container `id` into a checkpoint image in the modern format
  * (what `ctr containers checkpoint --task [--rw] --image` writes): runtime options,
  * the base image's manifest, the rw layer, the CRIU image, the spec and the
  * checkpoint options, under an index with the three checkpoint annotations and GC
- * labels. The task is paused for a consistent rw layer and memory image. Checks the
- * result, so containerd's re-checkpoint bug can never yield an index without a CRIU image.
+ * labels. Steps: pause → write blobs → checkpoint → write index → create image
+ * under a lease, then resume; a failure undoes them (the task runs again, the
+ * image goes). Checks the result, so containerd's re-checkpoint bug can never
+ * yield an index without a CRIU image.
  */
-export async function checkpointContainer(client: ContainerdClient, id: string, options: CheckpointOptions): Promise<CheckpointResult> {
+export const checkpointContainer = withDaemonErrors(async function checkpointContainer(
+  client: ContainerdClient,
+  id: string,
+  options: CheckpointOptions,
+): Promise<CheckpointResult> {
   const started = performance.now();
   const leaveRunning = options.leaveRunning ?? true;
-  const leaseId = `containerd-restore.checkpoint.${id}.${randomBytes(4).toString("hex")}`;
-  let paused = false;
-  let checkpointed = false;
-  let result: CheckpointResult | undefined;
-  let failure: unknown;
-  try {
-    const { container } = await client.call("containers.Get", { id });
-    const { image } = await assertCheckpointable(client, id, container, options.ref);
-    await openLease(client, leaseId);
-    const leased = client.withLease(leaseId);
-
-    await client.call("tasks.Pause", { containerId: id });
-    paused = true;
-    const entries: Descriptor[] = [];
-    const runtimeOptions = container.runtime?.options;
-    if (runtimeOptions?.typeUrl) {
-      const blob = await putBlob(leased, `${id}-runtime-options`, anyBlob(runtimeOptions));
-      entries.push({ mediaType: MediaType.runtimeOptions, ...blob, platform: hostPlatform() } as Descriptor);
-    }
-    entries.push(image.target);
-    if ((options.includeRw ?? true) && container.snapshotKey) {
-      entries.push({ ...(await diffRwLayer(leased, container.snapshotter!, container.snapshotKey)), platform: hostPlatform() } as Descriptor);
-    }
-
-    const checkpointTask = () => leased.call("tasks.Checkpoint", { containerId: id, options: checkpointOptions(leaveRunning) });
-    let descriptors: Descriptor[];
-    try {
-      ({ descriptors } = await checkpointTask());
-    } catch (err) {
-      if (!isContainerdError(err, "already-exists")) throw err;
-      await makeSpecUnique(client, id);
-      ({ descriptors } = await checkpointTask());
-    }
-    checkpointed = true;
-    const criu = descriptors.find((d) => d.mediaType === MediaType.criuImage);
-    const config = descriptors.find((d) => d.mediaType === MediaType.checkpointConfig);
-    if (!criu || !config) {
-      throw new RestoreError("incomplete-checkpoint", `Tasks.Checkpoint of ${id} returned ${descriptors.map((d) => d.mediaType).join(", ") || "nothing"}: no CRIU image or spec`);
-    }
-    entries.push({ ...criu, platform: hostPlatform() } as Descriptor, { ...config, platform: hostPlatform() } as Descriptor);
-    const opts = await putBlob(leased, `${id}-checkpoint-options`, anyBlob(checkpointOptions(leaveRunning)));
-    entries.push({ mediaType: MediaType.checkpointOptions, ...opts, platform: hostPlatform() } as Descriptor);
-
-    const index = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        manifests: entries,
-        annotations: {
-          [Annotation.refName]: container.image,
-          [Annotation.runtime]: container.runtime!.name,
-          [Annotation.snapshotter]: container.snapshotter,
-        },
-      }),
-    );
-    const gcLabels = Object.fromEntries(entries.map((e, i) => [`containerd.io/gc.ref.content.${i}`, e.digest]));
-    const indexBlob = await putBlob(leased, `${id}index`, index, gcLabels);
-    await leased.call("images.Create", { image: { name: options.ref, target: { mediaType: MediaType.ociIndex, ...indexBlob } } });
-    result = {
-      ref: options.ref,
-      digest: indexBlob.digest,
-      indexSize: indexBlob.size,
-      criuImageBytes: criu.size,
-      checkpointedAt: new Date().toISOString(),
-      durationMs: performance.now() - started,
-    };
-  } catch (err) {
-    failure = daemonError(err);
-  }
-  // With leaveRunning: false the checkpoint stopped the task; otherwise it must run again.
-  const cleanupErrors = await settleAll([
-    paused && (leaveRunning || !checkpointed) ? () => unlessNotFound(client.call("tasks.Resume", { containerId: id })) : undefined,
-    () => closeLease(client, leaseId),
-  ]);
-  if (failure === undefined && cleanupErrors.length === 0) return result!;
-  const cause = failure ?? cleanupErrors[0];
-  const message = failure !== undefined ? (failure as Error).message : `checkpoint ${options.ref} was written, but cleanup failed`;
-  const cleanup = cleanupErrors.length ? `; cleanup failed: ${cleanupErrors.map((e) => (e as Error).message).join("; ")}` : "";
-  throw new RestoreError(failure instanceof RestoreError ? failure.code : "daemon-error", `${message}${cleanup}`, {
-    subject: failure instanceof RestoreError ? failure.subject : undefined,
-    cause,
-    cleanupErrors,
+  const source = await checkpointSource(client, id, options.ref);
+  const outcome = await runTransaction(client, async (tx) => {
+    const written = await tx.withLease({ id: `containerd-restore.checkpoint.${id}.${randomBytes(4).toString("hex")}` }, async (leased) => {
+      await leased.run(pauseTask, { id });
+      const { entries } = await leased.run(writeBlobs, { source, includeRw: options.includeRw ?? true });
+      const { criuImage, spec } = await leased.run(checkpointTask, { id, leaveRunning });
+      const { index } = await leased.run(writeIndex, { source, entries: [...entries, entryOf(criuImage), entryOf(spec)], leaveRunning });
+      await leased.run(createImage, { name: options.ref, target: index });
+      return { index, criuImage };
+    });
+    // With leaveRunning: false the checkpoint stopped the task; otherwise it must run again.
+    if (leaveRunning) await tx.run(resumeTask, { id });
+    return written;
   });
-}
+  const { index, criuImage } = outcome.value;
+  return {
+    ref: options.ref,
+    digest: index.digest,
+    indexSize: index.size,
+    criuImageBytes: criuImage.size,
+    checkpointedAt: new Date().toISOString(),
+    durationMs: performance.now() - started,
+    steps: outcome.steps,
+    cleanupErrors: outcome.cleanupErrors,
+  };
+});
 
 /** Refuses, before anything changes, a container a checkpoint cannot describe and a ref that is taken. */
-async function assertCheckpointable(client: ContainerdClient, id: string, container: Container, ref: string) {
-  const missing = !container.image ? "an image" : !container.runtime?.name ? "a runtime" : !container.snapshotter || !container.snapshotKey ? "a snapshot" : undefined;
-  if (missing) throw new RestoreError("invalid-option", `container ${id} has no ${missing.replace(/^an? /, "")}: a checkpoint records ${missing} to restore on`, { subject: "containerId" });
+async function checkpointSource(client: ContainerdClient, id: string, ref: string): Promise<CheckpointSource> {
+  const { container } = await client.call("containers.Get", { id });
+  const { image, runtime, snapshotter, snapshotKey } = container;
+  const lacking = (what: string) =>
+    new RestoreError("invalid-option", `container ${id} has no ${what.replace(/^an? /, "")}: a checkpoint records ${what} to restore on`, { subject: "containerId" });
+  if (!image) throw lacking("an image");
+  if (!runtime?.name) throw lacking("a runtime");
+  if (!snapshotter || !snapshotKey) throw lacking("a snapshot");
   if (await imageDigest(client, ref)) throw new RestoreError("invalid-option", `image ${ref} already exists: choose another ref or delete it`, { subject: "ref" });
-  return client.call("images.Get", { name: container.image! });
-}
-
-/** Runs every cleanup (skipping undefined ones) and returns the failures. */
-async function settleAll(cleanups: ((() => Promise<unknown>) | undefined)[]): Promise<unknown[]> {
-  const outcomes = await Promise.allSettled(cleanups.filter((c) => c !== undefined).map((c) => c()));
-  return outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected").map((o) => o.reason);
+  const { image: base } = await client.call("images.Get", { name: image });
+  return { id, image: { name: image, target: base.target }, runtime, snapshotter, snapshotKey };
 }

@@ -49,21 +49,27 @@ export type Platform = z.infer<typeof platform>;
 
 export type CheckpointFormat = "modern" | "legacy";
 
-/** What a checkpoint index says, before anything is looked up on the daemon. */
-export interface CheckpointIndex {
-  format: CheckpointFormat;
+interface CheckpointIndexEntries {
   schemaVersion: number;
   /** Base image name (modern: `org.opencontainers.image.ref.name`; legacy: `image.name`). */
   imageName: string;
   runtime: string;
   snapshotter: string;
+  /** Every entry of the index, in order. */
+  entries: OciDescriptor[];
   criuImage?: OciDescriptor;
-  config?: OciDescriptor;
+  /** The container spec entry: every checkpoint has one. */
+  config: OciDescriptor;
   runtimeOptions?: OciDescriptor;
   rwLayer?: OciDescriptor;
-  /** The base image's manifest (or manifest list) entry, as copied into the index. */
-  baseImage?: OciDescriptor;
 }
+
+/** What a checkpoint index says, before anything is looked up on the daemon. */
+export type CheckpointIndex = CheckpointIndexEntries &
+  (
+    | { format: "modern"; /** The base image's manifest (or list) entry, as copied into the index. */ baseImage?: OciDescriptor }
+    | { format: "legacy"; /** The base image's manifest (or list) entry: legacy restores resolve it from here. */ baseImage: OciDescriptor }
+  );
 
 /** Parses JSON bytes with a schema; failures name the blob and the path inside it. */
 function parseJson<S extends z.ZodType>(
@@ -129,12 +135,13 @@ export function decodeCheckpointIndex(bytes: Buffer, where: string): CheckpointI
     );
   }
 
-  const decoded: CheckpointIndex = {
+  const decoded = {
     format,
     schemaVersion: index.schemaVersion ?? 0,
     imageName,
     runtime,
     snapshotter,
+    entries,
     criuImage: first(entries, (t) => t === MediaType.criuImage),
     config: first(entries, (t) => t === MediaType.checkpointConfig),
     runtimeOptions: format === "modern" ? first(entries, (t) => t === MediaType.runtimeOptions) : undefined,
@@ -160,10 +167,10 @@ export function decodeCheckpointIndex(bytes: Buffer, where: string): CheckpointI
       { subject: "manifests" },
     );
   }
-  if (format === "legacy" && !decoded.baseImage) {
-    throw invalid("legacy checkpoint has no base image manifest entry", "manifests");
-  }
-  return decoded;
+  const { config, baseImage } = decoded;
+  if (format === "modern") return { ...decoded, format, config };
+  if (!baseImage) throw invalid("legacy checkpoint has no base image manifest entry", "manifests");
+  return { ...decoded, format, config, baseImage };
 }
 
 /** Media types a containerd checkpoint index may hold. */

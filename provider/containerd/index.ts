@@ -2,6 +2,8 @@ export { connect, parseAddress, ContainerdClient, DuplexCall, DEFAULT_ADDRESS, D
 export type { CallOptions, ConnectOptions, DaemonAddress, TlsOptions } from "./client";
 export { ContainerdError, isContainerdError, toContainerdError, unlessNotFound } from "./errors";
 export type { ContainerdErrorCode } from "./errors";
-export { readBlob, digestOf } from "./content";
-export { messageType, encodeMessage, decodeMessage, protoDir } from "./proto";
+export { readBlob, readChunks, writeBlob, digestOf } from "./content";
+export type { BlobTarget, WriteBlobResult } from "./content";
+export { LEASE_TTL_MS, closeLease, openLease } from "./leases";
+export { messageType, encodeMessage, decodeMessage, encodeAny, decodeAny, packAny, protoDir } from "./proto";
 export type * from "./types";

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as protobuf from "protobufjs";
-import type { Method } from "./types";
+import type { Any, Method } from "./types";
 
 /** Service short name → the .proto file under proto/ and the full service name. */
 const SERVICES = {
@@ -70,6 +70,21 @@ export function decodeMessage<T>(type: protobuf.Type, bytes: Uint8Array): T {
   // string that runs past the end of a truncated message; its array reader throws.
   const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return type.toObject(type.decode(view), TO_OBJECT) as T;
+}
+
+/** A serialized google.protobuf.Any: how checkpoint blobs carry runtime and checkpoint options and the spec. */
+export function encodeAny(any: Any): Buffer {
+  return encodeMessage(messageType("google.protobuf.Any"), any);
+}
+
+/** Decodes a serialized google.protobuf.Any; throws protobufjs's error for bytes that are not one. */
+export function decodeAny(bytes: Uint8Array): Any {
+  return decodeMessage<Any>(messageType("google.protobuf.Any"), bytes);
+}
+
+/** `message` encoded as `typeName`, packed in an Any with the bare type name as URL (what containerd writes). */
+export function packAny(typeName: string, message: object): Any {
+  return { typeUrl: typeName, value: encodeMessage(messageType(typeName), message) };
 }
 
 /**

@@ -1,8 +1,6 @@
-import type { ContainerdClient } from "../containerd/client";
-import { unlessNotFound } from "../containerd/errors";
-import type { TaskStatus, Timestamp } from "../containerd/types";
+import { unlessNotFound, type ContainerdClient, type TaskStatus, type Timestamp } from "../containerd";
+import { withDaemonErrors } from "../errors";
 import { Label, isReservedLabel } from "./labels";
-import { daemonError } from "../errors";
 
 export type ContainerStatus = "running" | "created" | "stopped" | "paused" | "pausing" | "unknown" | "no-task";
 
@@ -40,54 +38,46 @@ function isoTime(t: Timestamp | null | undefined): string | undefined {
 }
 
 /** The container and task state of `id`, or undefined when the container does not exist. */
-export async function inspect(client: ContainerdClient, id: string): Promise<ContainerState | undefined> {
-  try {
-    const [found, task] = await Promise.all([
-      unlessNotFound(client.call("containers.Get", { id })),
-      unlessNotFound(client.call("tasks.Get", { containerId: id })),
-    ]);
-    if (!found) return undefined;
-    const { container } = found;
-    const labels = container.labels ?? {};
-    const process = task?.process;
-    const status = process ? STATUS[process.status] : "no-task";
-    return {
-      id,
-      status,
-      pid: process?.pid ?? 0,
-      ...(status === "stopped" ? { exitStatus: process!.exitStatus, exitedAt: isoTime(process!.exitedAt) } : {}),
-      labels,
-      image: container.image ?? "",
-      snapshotter: container.snapshotter ?? "",
-      snapshotKey: container.snapshotKey ?? "",
-      runtime: container.runtime?.name ?? "",
-      checkpointRef: labels[Label.checkpointRef],
-      checkpointDigest: labels[Label.checkpointDigest],
-      createdAt: isoTime(container.createdAt),
-    };
-  } catch (err) {
-    throw daemonError(err);
-  }
-}
+export const inspect = withDaemonErrors(async function inspect(client: ContainerdClient, id: string): Promise<ContainerState | undefined> {
+  const [found, task] = await Promise.all([
+    unlessNotFound(client.call("containers.Get", { id })),
+    unlessNotFound(client.call("tasks.Get", { containerId: id })),
+  ]);
+  if (!found) return undefined;
+  const { container } = found;
+  const labels = container.labels ?? {};
+  const process = task?.process;
+  const status = process ? STATUS[process.status] : "no-task";
+  return {
+    id,
+    status,
+    pid: process?.pid ?? 0,
+    ...(process && status === "stopped" ? { exitStatus: process.exitStatus, exitedAt: isoTime(process.exitedAt) } : {}),
+    labels,
+    image: container.image ?? "",
+    snapshotter: container.snapshotter ?? "",
+    snapshotKey: container.snapshotKey ?? "",
+    runtime: container.runtime?.name ?? "",
+    checkpointRef: labels[Label.checkpointRef],
+    checkpointDigest: labels[Label.checkpointDigest],
+    createdAt: isoTime(container.createdAt),
+  };
+});
 
 /**
  * Replaces the user labels of `id` in place (Containers.Update with a field
  * mask); this project's own labels are kept, the stop-signal label follows `stopSignal`.
  */
-export async function updateLabels(
+export const updateLabels = withDaemonErrors(async function updateLabels(
   client: ContainerdClient,
   id: string,
   labels: Record<string, string>,
   stopSignal?: string,
 ): Promise<void> {
-  try {
-    const { container } = await client.call("containers.Get", { id });
-    const own = Object.entries(container.labels ?? {}).filter(([key]) => isReservedLabel(key) && key !== Label.stopSignal);
-    await client.call("containers.Update", {
-      container: { id, labels: { ...labels, ...Object.fromEntries(own), ...(stopSignal ? { [Label.stopSignal]: stopSignal } : {}) } },
-      updateMask: { paths: ["labels"] },
-    });
-  } catch (err) {
-    throw daemonError(err);
-  }
-}
+  const { container } = await client.call("containers.Get", { id });
+  const own = Object.entries(container.labels ?? {}).filter(([key]) => isReservedLabel(key) && key !== Label.stopSignal);
+  await client.call("containers.Update", {
+    container: { id, labels: { ...labels, ...Object.fromEntries(own), ...(stopSignal ? { [Label.stopSignal]: stopSignal } : {}) } },
+    updateMask: { paths: ["labels"] },
+  });
+});

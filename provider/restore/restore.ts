@@ -1,18 +1,21 @@
-import type { ContainerdClient } from "../containerd/client";
-import { RestoreError, type RestoreErrorCode, type StepName } from "../errors";
-import { isReservedLabel } from "./labels";
+import type { ContainerdClient, Descriptor } from "../containerd";
+import { RestoreError, type CleanupError, type RestoreErrorCode, type StepName } from "../errors";
+import { runTransaction, type StepTiming } from "../transaction";
+import { restoreLeaseId } from "./lease-id";
 import { assertPlanSupports, type RestorePlan } from "./plan";
-import { daemonError } from "../errors";
-import { applyRwLayer } from "./steps/apply-rw-layer";
-import { createContainer } from "./steps/create-container";
-import { createLease, releaseLease } from "./steps/create-lease";
-import { createTask } from "./steps/create-task";
-import { prepareSnapshot } from "./steps/prepare-snapshot";
-import { startTask } from "./steps/start-task";
-import type { ResolvedRestoreOptions, RestoreContext, RestoreStep } from "./steps/step";
-import { signalNumber } from "./teardown";
-import { invalidIdReason } from "./identifiers";
-import { assertHostBindsResolveInside, enforcePlanPolicy } from "./policy";
+import { invalidIdReason, invalidLogPathReason, invalidSignalReason, reservedLabelIn } from "./rules";
+import {
+  applyRwLayer,
+  containerRecord,
+  createContainer,
+  createTask,
+  prepareSnapshot,
+  startTask,
+  type DescribedStep,
+  type ResolvedRestoreOptions,
+} from "./steps";
+import { createCriuWorkDir, removeCriuWorkDir } from "./criu-log";
+import { assertHostBindsResolveInside, enforcePlanPolicy, taskRuntimeOptions } from "./policy";
 import type { RestorePolicy } from "../policy";
 
 export interface RestoreOptions extends RestorePolicy {
@@ -32,10 +35,7 @@ export interface RestoreOptions extends RestorePolicy {
   owner?: string;
 }
 
-export interface StepTiming {
-  step: StepName;
-  ms: number;
-}
+export type { StepTiming };
 
 export interface RestoreResult {
   id: string;
@@ -45,23 +45,21 @@ export interface RestoreResult {
   restoredAt: string;
   durationMs: number;
   steps: StepTiming[];
+  /** Cleanup that failed after a good restore (the lease could not be released; it expires within an hour). */
+  cleanupErrors: CleanupError[];
 }
 
-function resolveOptions(options: RestoreOptions): ResolvedRestoreOptions {
-  const invalid = (subject: string, why: string, code: RestoreErrorCode = "invalid-option") =>
-    new RestoreError(code, `${subject} ${why}`, { subject });
+/** The options with defaults applied; refuses what the rules (rules.ts) refuse, before anything changes. */
+export function resolveOptions(options: RestoreOptions): ResolvedRestoreOptions {
+  const refuse = (subject: string, why: string, code: RestoreErrorCode = "invalid-option") => new RestoreError(code, `${subject} ${why}`, { subject });
   const idProblem = invalidIdReason(options.id);
-  if (idProblem) throw invalid("id", `"${options.id}" ${idProblem}`, "invalid-id");
-  if (options.logPath !== undefined && !options.logPath.startsWith("/")) throw invalid("logPath", "must be an absolute path on the daemon host");
-  if (options.stopSignal !== undefined) {
-    try {
-      signalNumber(options.stopSignal);
-    } catch (err) {
-      throw invalid("stopSignal", (err as Error).message);
-    }
-  }
-  const reserved = Object.keys(options.labels ?? {}).find(isReservedLabel);
-  if (reserved) throw invalid("labels", `must not set ${reserved}: this project writes it`);
+  if (idProblem) throw refuse("id", `"${options.id}" ${idProblem}`, "invalid-id");
+  const logPathProblem = options.logPath === undefined ? undefined : invalidLogPathReason(options.logPath);
+  if (logPathProblem) throw refuse("logPath", logPathProblem);
+  const signalProblem = options.stopSignal === undefined ? undefined : invalidSignalReason(options.stopSignal);
+  if (signalProblem) throw refuse("stopSignal", signalProblem);
+  const reserved = reservedLabelIn(options.labels ?? {});
+  if (reserved) throw refuse("labels", `must not set ${reserved}: this project writes it`);
   return {
     id: options.id,
     live: options.live ?? true,
@@ -74,16 +72,17 @@ function resolveOptions(options: RestoreOptions): ResolvedRestoreOptions {
 }
 
 /**
- * The steps of a restore, built like containerd's options: the rw layer only when
- * asked for; the CRIU image goes to create-task only when live.
+ * The steps of a restore in the order `restore` runs them, built like containerd's
+ * options: the rw layer only when asked for; the CRIU image goes to create-task
+ * only when live. For previews; `restore` is the code that runs them.
  */
-export function restoreSteps(options: Pick<ResolvedRestoreOptions, "restoreRw">): RestoreStep[] {
+export function restoreSteps(options: Pick<ResolvedRestoreOptions, "restoreRw">): DescribedStep[] {
   return [
-    createLease,
+    { name: "create-lease" },
     prepareSnapshot,
     ...(options.restoreRw ? [applyRwLayer] : []),
     createContainer,
-    releaseLease,
+    { name: "release-lease" },
     createTask,
     startTask,
   ];
@@ -98,68 +97,49 @@ export function describeRestore(plan: RestorePlan, options: RestoreOptions, name
   return restoreSteps(resolved).map((step) => ({ step: step.name, ...step.describe?.(plan, resolved, namespace) }));
 }
 
-/** Undoes completed steps newest first; returns the undo failures (never throws). */
-async function undoSteps(ctx: RestoreContext, done: RestoreStep[]): Promise<unknown[]> {
-  const failures: unknown[] = [];
-  for (const step of [...done].reverse()) {
-    try {
-      await step.undo?.(ctx);
-    } catch (err) {
-      failures.push(Object.assign(err as object, { step: step.name }));
-    }
-  }
-  return failures;
-}
-
-function stepError(step: StepName, err: unknown, cleanupErrors: unknown[]): RestoreError {
-  const mapped = daemonError(err);
-  const code: RestoreErrorCode = mapped instanceof RestoreError ? mapped.code : "daemon-error";
-  const base = mapped instanceof RestoreError ? mapped : undefined;
-  const cleanup = cleanupErrors.length
-    ? `; cleanup also failed, the daemon may hold leftovers: ${cleanupErrors.map((e) => `${(e as { step?: string }).step}: ${(e as Error).message}`).join("; ")}`
-    : "";
-  return new RestoreError(code, `${step}: ${(err as Error).message}${cleanup}`, {
-    step,
-    subject: base?.subject,
-    cause: err,
-    restoreLog: base?.restoreLog,
-    cleanupErrors,
-  });
+/** What the steps take from the plan: the rw layer only for an rw restore, the CRIU image only for a live one. */
+function planBlobs(plan: RestorePlan, options: ResolvedRestoreOptions): { rwLayer?: Descriptor; criuImage?: Descriptor } {
+  assertPlanSupports(plan, options);
+  return { rwLayer: options.restoreRw ? plan.rwLayer : undefined, criuImage: options.live ? plan.criuImage : undefined };
 }
 
 /**
- * Restores `plan` as container `options.id`: lease → prepare snapshot → apply rw
- * → create container → release lease → create task → start task. On failure at
- * any step, every completed step is undone, and one RestoreError names the step,
+ * Restores `plan` as container `options.id`: under a lease, prepare snapshot →
+ * apply rw → create container; then create task → start task. On failure at any
+ * step, every completed step is undone, and one RestoreError names the step,
  * keeps the daemon's message and (for CRIU failures on a local daemon) the tail of
  * restore.log.
  */
 export async function restore(client: ContainerdClient, plan: RestorePlan, options: RestoreOptions): Promise<RestoreResult> {
   const resolved = resolveOptions(options);
+  const { rwLayer, criuImage } = planBlobs(plan, resolved);
   // Checked again here: a plan is data, and may have been made (or edited) under another policy.
   enforcePlanPolicy(plan, options);
-  if (!client.address.startsWith("tcp://")) await assertHostBindsResolveInside(plan, options);
-  assertPlanSupports(plan, resolved);
-  const ctx: RestoreContext = { client, plan, options: resolved };
+  const local = !client.address.startsWith("tcp://");
+  if (local) await assertHostBindsResolveInside(plan, options);
+  const { id } = resolved;
   const started = performance.now();
-  const timings: StepTiming[] = [];
-  const done: RestoreStep[] = [];
-  for (const step of restoreSteps(resolved)) {
-    const t0 = performance.now();
-    try {
-      await step.run(ctx);
-    } catch (err) {
-      throw stepError(step.name, err, await undoSteps(ctx, done));
-    }
-    done.push(step);
-    timings.push({ step: step.name, ms: performance.now() - t0 });
-  }
+  // A local daemon's CRIU writes its log where we chose, so no path a message or a checkpoint names is ever read.
+  const criuWorkDir = criuImage && local ? await createCriuWorkDir() : undefined;
+  const taskOptions = criuWorkDir ? taskRuntimeOptions(plan, criuWorkDir) : undefined;
+  const outcome = await runTransaction(client, async (tx) => {
+    // The lease keeps GC off the snapshot until the container record references it.
+    const { mounts } = await tx.withLease({ id: restoreLeaseId(id) }, async (leased) => {
+      const snapshot = await leased.run(prepareSnapshot, { snapshotter: plan.snapshotter, key: id, parent: plan.snapshotParent });
+      if (rwLayer) await leased.run(applyRwLayer, { layer: rwLayer, mounts: snapshot.mounts });
+      await leased.run(createContainer, { container: containerRecord(plan, resolved, client.namespace) });
+      return snapshot;
+    });
+    await tx.run(createTask, { id, rootfs: mounts, logPath: resolved.logPath, checkpoint: criuImage, options: taskOptions });
+    return tx.run(startTask, { id, criuWorkDir: taskOptions ? criuWorkDir : undefined });
+  }).finally(() => criuWorkDir && removeCriuWorkDir(criuWorkDir));
   return {
-    id: resolved.id,
-    pid: ctx.pid!,
+    id,
+    pid: outcome.value.pid,
     plan,
     restoredAt: new Date().toISOString(),
     durationMs: performance.now() - started,
-    steps: timings,
+    steps: outcome.steps,
+    cleanupErrors: outcome.cleanupErrors,
   };
 }

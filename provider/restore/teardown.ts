@@ -1,10 +1,8 @@
 import { constants as osConstants } from "node:os";
-import type { ContainerdClient } from "../containerd/client";
-import { isContainerdError, unlessNotFound } from "../containerd/errors";
-import { daemonError } from "../errors";
+import { closeLease, isContainerdError, unlessNotFound, type ContainerdClient } from "../containerd";
+import { withDaemonErrors } from "../errors";
 import { Label } from "./labels";
-import { closeLease } from "../containerd/leases";
-import { isRestoreLeaseOf } from "./steps/create-lease";
+import { isRestoreLeaseOf } from "./lease-id";
 
 export interface TeardownOptions {
   /** How long the stop signal gets before SIGKILL. Default 10 s. */
@@ -22,7 +20,7 @@ export interface TeardownResult {
   killed: boolean;
 }
 
-const SIGKILL = 9;
+export const SIGKILL = osConstants.signals.SIGKILL;
 /** How long to wait for a SIGKILLed task to be reaped. */
 const KILL_WAIT_MS = 30_000;
 
@@ -105,23 +103,23 @@ async function deleteRestoreLeases(client: ContainerdClient, id: string): Promis
  * half-restored containers (a task stuck in CREATED with pid 0, a container
  * without task or snapshot, a lease and snapshot without container).
  */
-export async function teardown(client: ContainerdClient, id: string, options: TeardownOptions = {}): Promise<TeardownResult> {
-  try {
-    const found = await unlessNotFound(client.call("containers.Get", { id }));
-    const container = found?.container;
-    const signal = signalNumber(options.stopSignal ?? container?.labels?.[Label.stopSignal] ?? "SIGTERM");
-    const stopped = await stopTask(client, id, signal, options.graceMs ?? 10_000);
-    const hadTask = stopped.exitStatus !== undefined || stopped.killed;
-    await deleteTask(client, id);
-    let hadSnapshot = false;
-    if (container?.snapshotter && container.snapshotKey) {
-      hadSnapshot =
-        (await unlessNotFound(client.call("snapshots.Remove", { snapshotter: container.snapshotter, key: container.snapshotKey }))) !== undefined;
-    }
-    const hadContainer = (await unlessNotFound(client.call("containers.Delete", { id }))) !== undefined;
-    const hadLease = await deleteRestoreLeases(client, id);
-    return { existed: hadContainer || hadTask || hadSnapshot || hadLease, exitStatus: stopped.exitStatus, killed: stopped.killed };
-  } catch (err) {
-    throw daemonError(err);
+export const teardown = withDaemonErrors(async function teardown(
+  client: ContainerdClient,
+  id: string,
+  options: TeardownOptions = {},
+): Promise<TeardownResult> {
+  const found = await unlessNotFound(client.call("containers.Get", { id }));
+  const container = found?.container;
+  const signal = signalNumber(options.stopSignal ?? container?.labels?.[Label.stopSignal] ?? "SIGTERM");
+  const stopped = await stopTask(client, id, signal, options.graceMs ?? 10_000);
+  const hadTask = stopped.exitStatus !== undefined || stopped.killed;
+  await deleteTask(client, id);
+  let hadSnapshot = false;
+  if (container?.snapshotter && container.snapshotKey) {
+    hadSnapshot =
+      (await unlessNotFound(client.call("snapshots.Remove", { snapshotter: container.snapshotter, key: container.snapshotKey }))) !== undefined;
   }
-}
+  const hadContainer = (await unlessNotFound(client.call("containers.Delete", { id }))) !== undefined;
+  const hadLease = await deleteRestoreLeases(client, id);
+  return { existed: hadContainer || hadTask || hadSnapshot || hadLease, exitStatus: stopped.exitStatus, killed: stopped.killed };
+});

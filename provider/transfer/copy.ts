@@ -1,20 +1,25 @@
 import { randomBytes } from "node:crypto";
-import type { ContainerdClient } from "../containerd/client";
-import { readBlob, readChunks, writeBlob } from "../containerd/content";
-import { isContainerdError, unlessNotFound } from "../containerd/errors";
-import type { Descriptor } from "../containerd/types";
-import { chainId } from "../checkpoint/chain-id";
-import { decodeCheckpointIndex, type OciDescriptor, type Platform } from "../checkpoint/decode";
-import { MediaType, hostPlatform } from "../checkpoint/media-types";
-import { closeLease, openLease } from "../containerd/leases";
-import { RestoreError, daemonError } from "../errors";
-import { readBaseImage } from "../restore/plan";
+import { isContainerdError, readChunks, unlessNotFound, writeBlob, type ContainerdClient, type Descriptor, type Mount } from "../containerd";
+import { chainId, checkpointPlatform, readBaseImage, readCheckpointImage, type BaseImage, type CheckpointImage } from "../checkpoint";
+import { RestoreError, withDaemonErrors, type CleanupError } from "../errors";
+import { runTransaction, type Step, type StepTiming, type Transaction } from "../transaction";
 
 export interface CopyOptions {
   /** Image name on the target (default: the source ref). */
   targetRef?: string;
   /** Called after each blob that was copied or found present. */
-  onBlob?(blob: { digest: string; size: number; bytesWritten: number; resumedAt: number; existed: boolean }): void;
+  onBlob?(blob: BlobCopied): void;
+}
+
+/** One blob brought to the target. */
+export interface BlobCopied {
+  digest: string;
+  size: number;
+  /** Bytes sent in this call (0 when the target had the blob). */
+  bytesWritten: number;
+  /** Where this call started: > 0 when it resumed an interrupted ingest. */
+  resumedAt: number;
+  existed: boolean;
 }
 
 export interface CopyResult {
@@ -27,9 +32,10 @@ export interface CopyResult {
   blobsCopied: number;
   blobsPresent: number;
   baseImage: { name: string; created: boolean; unpacked: boolean };
+  steps: StepTiming[];
+  /** Cleanup that failed after a good copy (the lease could not be released; it expires within an hour). */
+  cleanupErrors: CleanupError[];
 }
-
-const MAX_METADATA_BYTES = 16 * 1024 * 1024;
 
 /** One blob to bring over, with the GC labels it must carry on the target. */
 interface BlobCopy {
@@ -37,38 +43,35 @@ interface BlobCopy {
   labels?: Record<string, string>;
 }
 
-const gcLabels = (prefix: string, children: Descriptor[]) =>
+const gcLabels = (prefix: string, children: readonly Descriptor[]) =>
   Object.fromEntries(children.map((c, i) => [`containerd.io/gc.ref.content.${prefix}${i}`, c.digest]));
 
-/** The base image's blobs (list → manifest → config, layers), children first, with their GC labels. */
-async function baseImageBlobs(source: ContainerdClient, name: string, target: Descriptor, platform: Platform) {
-  const base = await readBaseImage(source, name, target as OciDescriptor, platform);
-  const blobs: BlobCopy[] = [
-    ...base.layers.map((layer) => ({ descriptor: layer as Descriptor })),
-    { descriptor: base.config as Descriptor },
-    { descriptor: base.manifest as Descriptor, labels: { "containerd.io/gc.ref.content.config": base.config.digest, ...gcLabels("l.", base.layers as Descriptor[]) } },
-    ...(base.list ? [{ descriptor: base.list as Descriptor, labels: gcLabels("m.", [base.manifest as Descriptor]) }] : []),
+/**
+ * Every blob of the checkpoint, children before the blobs that reference them (so
+ * GC labels never name a missing blob): the base image's layers, config, manifest
+ * and list, then the checkpoint's own entries, then its index.
+ */
+function blobsToCopy(checkpoint: CheckpointImage, base: BaseImage): BlobCopy[] {
+  const baseBlobs: BlobCopy[] = [
+    ...base.layers.map((layer) => ({ descriptor: layer })),
+    { descriptor: base.config },
+    { descriptor: base.manifest, labels: { "containerd.io/gc.ref.content.config": base.config.digest, ...gcLabels("l.", base.layers) } },
+    ...(base.list ? [{ descriptor: base.list, labels: gcLabels("m.", [base.manifest]) }] : []),
   ];
-  return { blobs, layers: base.layers as Descriptor[], configDigest: base.config.digest, diffIds: base.diffIds };
-}
-
-/** Brings one blob to the target: streamed (resuming an interrupted ingest), or labelled if present. */
-async function copyBlob(source: ContainerdClient, target: ContainerdClient, blob: BlobCopy) {
-  const { digest, size } = blob.descriptor;
-  const present = await unlessNotFound(target.call("content.Info", { digest }));
-  if (present) {
-    await target.call("leases.AddResource", { id: target.lease!, resource: { id: digest, type: "content" } });
-    if (blob.labels) await setLabels(target, digest, blob.labels);
-    return { digest, size, bytesWritten: 0, resumedAt: 0, existed: true };
-  }
-  const written = await writeBlob(target, `copy-${digest}`, { digest, size, labels: blob.labels }, (offset) => readChunks(source, digest, size, offset));
-  return { digest, size, ...written };
+  const baseDigests = new Set(baseBlobs.map((b) => b.descriptor.digest));
+  const { entries } = checkpoint.index;
+  return [
+    ...baseBlobs,
+    ...entries.filter((e) => !baseDigests.has(e.digest)).map((descriptor) => ({ descriptor })),
+    { descriptor: checkpoint.target, labels: gcLabels("", entries) },
+  ];
 }
 
 async function setLabels(client: ContainerdClient, digest: string, labels: Record<string, string>): Promise<void> {
   await client.call("content.Update", { info: { digest, labels }, updateMask: { paths: Object.keys(labels).map((k) => `labels.${k}`) } });
 }
 
+/** Points image `name` at `target`, creating the record or moving it. */
 async function putImage(client: ContainerdClient, name: string, target: Descriptor): Promise<void> {
   try {
     await client.call("images.Create", { image: { name, target } });
@@ -79,35 +82,110 @@ async function putImage(client: ContainerdClient, name: string, target: Descript
 }
 
 /**
- * Unpacks the base image into `snapshotter` on the target unless its chain id
- * snapshot exists: each missing layer is prepared on its parent, applied and
- * committed under its chain id; the config blob is labelled so GC keeps them.
+ * Brings one blob to the target: streamed (resuming an interrupted ingest), or
+ * labelled and added to the lease if present. No undo: what was written stays
+ * under the copy's lease, for the next try to find.
  */
-async function unpackBaseImage(client: ContainerdClient, snapshotter: string, layers: Descriptor[], diffIds: string[], configDigest: string): Promise<boolean> {
+const copyBlob: Step<{ source: ContainerdClient; blob: BlobCopy; leaseId: string }, BlobCopied> = {
+  name: "copy-blob",
+  async run(target, { source, blob, leaseId }) {
+    const { digest, size } = blob.descriptor;
+    const present = await unlessNotFound(target.call("content.Info", { digest }));
+    if (present) {
+      await target.call("leases.AddResource", { id: leaseId, resource: { id: digest, type: "content" } });
+      if (blob.labels) await setLabels(target, digest, blob.labels);
+      return { digest, size, bytesWritten: 0, resumedAt: 0, existed: true };
+    }
+    const written = await writeBlob(target, `copy-${digest}`, { digest, size, labels: blob.labels }, (offset) => readChunks(source, digest, size, offset));
+    return { digest, size, ...written };
+  },
+};
+
+/** The base image's record on the target, unless it has one. Kept on failure: others may use it. */
+const createBaseImage: Step<{ name: string; target: Descriptor }, { created: boolean }> = {
+  name: "create-base-image",
+  async run(client, { name, target }) {
+    if (await unlessNotFound(client.call("images.Get", { name }))) return { created: false };
+    await putImage(client, name, target);
+    return { created: true };
+  },
+};
+
+/** An active snapshot to unpack one layer into, on its parent's chain id. */
+const prepareLayer: Step<{ snapshotter: string; parent: string; chain: string }, { key: string; mounts: Mount[] }> = {
+  name: "prepare-layer",
+  async run(client, { snapshotter, parent, chain }) {
+    const key = `extract-${randomBytes(4).toString("hex")}-${chain}`;
+    const { mounts } = await client.call("snapshots.Prepare", { snapshotter, key, parent });
+    return { key, mounts };
+  },
+  // After a commit the key is gone (NotFound): only an unfinished layer is removed.
+  async undo(client, { key }, { snapshotter }) {
+    await unlessNotFound(client.call("snapshots.Remove", { snapshotter, key }));
+  },
+};
+
+/** Applies the layer and checks that it unpacked to the diff id the image config names. */
+const applyLayer: Step<{ layer: Descriptor; diffId: string; mounts: Mount[] }, void> = {
+  name: "apply-layer",
+  async run(client, { layer, diffId, mounts }) {
+    const { applied } = await client.call("diff.Apply", { diff: layer, mounts });
+    if (applied.digest !== diffId) {
+      throw new RestoreError("base-image-invalid", `layer ${layer.digest} unpacked to ${applied.digest}, but the image config says ${diffId}`);
+    }
+  },
+};
+
+/** Commits the layer under its chain id; a parallel copy that committed it first is as good (same content). */
+const commitLayer: Step<{ snapshotter: string; key: string; chain: string }, { committed: boolean }> = {
+  name: "commit-layer",
+  async run(client, { snapshotter, key, chain }) {
+    try {
+      await client.call("snapshots.Commit", { snapshotter, name: chain, key });
+      return { committed: true };
+    } catch (err) {
+      if (!isContainerdError(err, "already-exists")) throw err;
+      await unlessNotFound(client.call("snapshots.Remove", { snapshotter, key }));
+      return { committed: false };
+    }
+  },
+};
+
+/** Labels the image config with the top snapshot, so GC keeps the unpacked layers. */
+const labelBaseImage: Step<{ configDigest: string; snapshotter: string; chain: string }, void> = {
+  name: "label-base-image",
+  async run(client, { configDigest, snapshotter, chain }) {
+    await setLabels(client, configDigest, { [`containerd.io/gc.ref.snapshot.${snapshotter}`]: chain });
+  },
+};
+
+/** The checkpoint's image record on the target, last: a copy is usable once it is named. */
+const nameCheckpoint: Step<{ name: string; target: Descriptor }, void> = {
+  name: "create-image",
+  async run(client, { name, target }) {
+    await putImage(client, name, target);
+  },
+};
+
+/**
+ * Unpacks the base image into `snapshotter` unless its chain id snapshots exist:
+ * each missing layer is prepared on its parent, applied and committed under its
+ * chain id. True when a layer was unpacked.
+ */
+async function unpackBaseImage(tx: Transaction, snapshotter: string, base: BaseImage): Promise<boolean> {
   let parent = "";
   let unpacked = false;
-  for (let i = 0; i < layers.length; i++) {
-    const chain = chainId(diffIds.slice(0, i + 1));
-    const exists = await unlessNotFound(client.call("snapshots.Stat", { snapshotter, key: chain }));
-    if (!exists) {
-      const key = `extract-${randomBytes(4).toString("hex")}-${chain}`;
-      const { mounts } = await client.call("snapshots.Prepare", { snapshotter, key, parent });
-      try {
-        const { applied } = await client.call("diff.Apply", { diff: layers[i], mounts });
-        if (applied.digest !== diffIds[i]) {
-          throw new RestoreError("base-image-invalid", `layer ${layers[i].digest} unpacked to ${applied.digest}, but the image config says ${diffIds[i]}`);
-        }
-        await client.call("snapshots.Commit", { snapshotter, name: chain, key });
-        unpacked = true;
-      } catch (err) {
-        await unlessNotFound(client.call("snapshots.Remove", { snapshotter, key }));
-        // A parallel copy of the same base image committed this layer first: same content, use it.
-        if (!isContainerdError(err, "already-exists")) throw err;
-      }
+  for (const [i, layer] of base.layers.entries()) {
+    const chain = chainId(base.diffIds.slice(0, i + 1));
+    if (!(await unlessNotFound(tx.client.call("snapshots.Stat", { snapshotter, key: chain })))) {
+      const { key, mounts } = await tx.run(prepareLayer, { snapshotter, parent, chain });
+      await tx.run(applyLayer, { layer, diffId: base.diffIds[i], mounts });
+      const { committed } = await tx.run(commitLayer, { snapshotter, key, chain });
+      unpacked ||= committed;
     }
     parent = chain;
   }
-  if (parent) await setLabels(client, configDigest, { [`containerd.io/gc.ref.snapshot.${snapshotter}`]: parent });
+  if (parent) await tx.run(labelBaseImage, { configDigest: base.config.digest, snapshotter, chain: parent });
   return unpacked;
 }
 
@@ -120,57 +198,46 @@ async function unpackBaseImage(client: ContainerdClient, snapshotter: string, la
  * copy resumes from the target's ingest offsets when run again (its lease is
  * kept for an hour for that).
  */
-export async function copyCheckpoint(source: ContainerdClient, target: ContainerdClient, ref: string, options: CopyOptions = {}): Promise<CopyResult> {
+export const copyCheckpoint = withDaemonErrors(async function copyCheckpoint(
+  source: ContainerdClient,
+  target: ContainerdClient,
+  ref: string,
+  options: CopyOptions = {},
+): Promise<CopyResult> {
   const targetRef = options.targetRef ?? ref;
-  try {
-    const { image } = await source.call("images.Get", { name: ref }).catch((err: unknown) => {
-      if (isContainerdError(err, "not-found")) throw new RestoreError("checkpoint-not-found", `checkpoint image ${ref} not found on the source daemon (namespace ${source.namespace})`, { cause: err });
-      throw err;
-    });
-    if (image.target.mediaType !== MediaType.ociIndex) throw new RestoreError("not-a-checkpoint", `${ref} is not a checkpoint: its target is ${image.target.mediaType}`);
-    const indexBytes = await readBlob(source, image.target.digest, MAX_METADATA_BYTES);
-    const index = decodeCheckpointIndex(indexBytes, `${ref}@${image.target.digest}`);
-    const entries = (JSON.parse(indexBytes.toString("utf8")) as { manifests: Descriptor[] }).manifests;
-    const platform = (index.criuImage as OciDescriptor | undefined)?.platform ?? hostPlatform();
-
-    const baseTarget =
-      index.format === "modern" ? (await source.call("images.Get", { name: index.imageName })).image.target : (index.baseImage as Descriptor);
-    const base = await baseImageBlobs(source, index.imageName, baseTarget, platform);
-    const baseDigests = new Set(base.blobs.map((b) => b.descriptor.digest));
-    const blobs: BlobCopy[] = [
-      ...base.blobs,
-      ...entries.filter((e) => !baseDigests.has(e.digest)).map((descriptor) => ({ descriptor })),
-      { descriptor: image.target, labels: gcLabels("", entries) },
-    ];
-
-    // One lease per copy, so parallel copies never release each other's. A failed copy leaves
-    // its lease (and so its ingests) until it expires: the next try resumes them by ingest ref.
-    const leaseId = `containerd-restore.copy.${image.target.digest.slice(7, 23)}.${randomBytes(4).toString("hex")}`;
-    await openLease(target, leaseId);
-    const leased = target.withLease(leaseId);
-    let bytesMoved = 0;
-    let blobsCopied = 0;
-    for (const blob of blobs) {
-      const result = await copyBlob(source, leased, blob);
-      bytesMoved += result.bytesWritten;
-      if (!result.existed) blobsCopied++;
-      options.onBlob?.(result);
-    }
-    const baseImageExists = await unlessNotFound(target.call("images.Get", { name: index.imageName }));
-    if (!baseImageExists) await putImage(leased, index.imageName, baseTarget);
-    const unpacked = await unpackBaseImage(leased, index.snapshotter, base.layers, base.diffIds, base.configDigest);
-    await putImage(leased, targetRef, image.target);
-    await closeLease(target, leaseId);
-    return {
-      sourceRef: ref,
-      targetRef,
-      digest: image.target.digest,
-      bytesMoved,
-      blobsCopied,
-      blobsPresent: blobs.length - blobsCopied,
-      baseImage: { name: index.imageName, created: !baseImageExists, unpacked },
-    };
-  } catch (err) {
-    throw daemonError(err);
-  }
-}
+  const checkpoint = await readCheckpointImage(source, ref);
+  const { index } = checkpoint;
+  const base = await readBaseImage(source, index, checkpointPlatform(index));
+  const blobs = blobsToCopy(checkpoint, base);
+  // One lease per copy, so parallel copies never release each other's. A failed copy leaves
+  // its lease (and so its ingests) until it expires: the next try resumes them by ingest ref.
+  const leaseId = `containerd-restore.copy.${checkpoint.target.digest.slice(7, 23)}.${randomBytes(4).toString("hex")}`;
+  const outcome = await runTransaction(target, (tx) =>
+    tx.withLease({ id: leaseId, keepOnFailure: true }, async (leased) => {
+      let bytesMoved = 0;
+      let blobsCopied = 0;
+      for (const blob of blobs) {
+        const copied = await leased.run(copyBlob, { source, blob, leaseId });
+        bytesMoved += copied.bytesWritten;
+        if (!copied.existed) blobsCopied++;
+        options.onBlob?.(copied);
+      }
+      const { created } = await leased.run(createBaseImage, { name: index.imageName, target: base.target });
+      const unpacked = await unpackBaseImage(leased, index.snapshotter, base);
+      await leased.run(nameCheckpoint, { name: targetRef, target: checkpoint.target });
+      return { bytesMoved, blobsCopied, baseImage: { name: index.imageName, created, unpacked } };
+    }),
+  );
+  const { bytesMoved, blobsCopied, baseImage } = outcome.value;
+  return {
+    sourceRef: ref,
+    targetRef,
+    digest: checkpoint.target.digest,
+    bytesMoved,
+    blobsCopied,
+    blobsPresent: blobs.length - blobsCopied,
+    baseImage,
+    steps: outcome.steps,
+    cleanupErrors: outcome.cleanupErrors,
+  };
+});

@@ -11,12 +11,12 @@ import {
   inspect,
   planRestore,
   restore,
-  restoreSteps,
   teardown,
   updateLabels,
   type ContainerdClient,
 } from "../../provider/index";
-import type { RestoreContext } from "../../provider/restore/steps/step";
+import { applyRwLayer, containerRecord, createContainer, createTask, prepareSnapshot } from "../../provider/restore/steps";
+import { resolveOptions } from "../../provider/restore";
 import {
   assertInventoryUnchanged,
   importBaseImage,
@@ -207,12 +207,12 @@ describe("teardown", () => {
 
   test("cleans up a half-restored container (task CREATED with pid 0)", async () => {
     const id = uniqueId("half");
-    const ctx: RestoreContext = {
-      client,
-      plan: await planRestore(client, checkpoint.ref),
-      options: { id, live: true, restoreRw: true, labels: {} },
-    };
-    for (const step of restoreSteps(ctx.options).filter((s) => s.name !== "start-task")) await step.run(ctx);
+    const plan = await planRestore(client, checkpoint.ref);
+    // The restore's steps up to create-task, run by hand (no runner, so nothing is undone).
+    const { mounts } = await prepareSnapshot.run(client, { snapshotter: plan.snapshotter, key: id, parent: plan.snapshotParent });
+    if (plan.rwLayer) await applyRwLayer.run(client, { layer: plan.rwLayer, mounts });
+    await createContainer.run(client, { container: containerRecord(plan, resolveOptions({ id }), client.namespace) });
+    await createTask.run(client, { id, rootfs: mounts, checkpoint: plan.criuImage });
     assert.equal(await taskStatus(d, id), "CREATED");
     assert.equal((await inspect(client, id))?.pid, 0);
     assert.equal((await teardown(client, id, QUICK)).existed, true);

@@ -9,7 +9,7 @@ import { RestoreError } from "../../provider/errors";
 import { specForContainer } from "../../provider/restore/steps/create-container";
 import { containerIdFor, UNKNOWN, validateInputs } from "../../provider/pulumi/inputs";
 import { check } from "../../provider/pulumi/restored-container";
-import { invalidIdReason } from "../../provider/restore/identifiers";
+import { invalidIdReason } from "../../provider/restore/rules";
 
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
 const entry = (mediaType: string, n: number, extra: object = {}) => ({ mediaType, digest: d(n), size: 10 * n, ...extra });

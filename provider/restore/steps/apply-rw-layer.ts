@@ -1,11 +1,12 @@
-import type { RestoreStep } from "./step";
+import type { Descriptor, Mount } from "../../containerd";
+import type { RestoreStep, StepDetails } from "./step";
 
-/** Unpacks the checkpoint's rw layer (the container's filesystem changes) into the snapshot. */
-export const applyRwLayer: RestoreStep = {
+/** Unpacks the checkpoint's rw layer (the container's filesystem changes) into the prepared snapshot's mounts. */
+export const applyRwLayer: RestoreStep<{ layer: Descriptor; mounts: Mount[] }, void> = {
   name: "apply-rw-layer",
-  describe: (plan) => ({ layer: plan.rwLayer!.digest, mediaType: plan.rwLayer!.mediaType, bytes: plan.rwLayer!.size }),
-  async run(ctx) {
-    await ctx.client.withLease(ctx.lease).call("diff.Apply", { diff: ctx.plan.rwLayer!, mounts: ctx.mounts! });
+  describe: (plan): StepDetails => (plan.rwLayer ? { layer: plan.rwLayer.digest, mediaType: plan.rwLayer.mediaType, bytes: plan.rwLayer.size } : {}),
+  async run(client, { layer, mounts }) {
+    await client.call("diff.Apply", { diff: layer, mounts });
   },
   // Undone with the snapshot it was applied to.
 };

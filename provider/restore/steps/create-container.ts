@@ -1,5 +1,5 @@
-import { isContainerdError, unlessNotFound } from "../../containerd/errors";
-import { SPEC_TYPE_URL } from "../../checkpoint/media-types";
+import { isContainerdError, unlessNotFound, type Container } from "../../containerd";
+import { SPEC_TYPE_URL } from "../../checkpoint";
 import { RestoreError } from "../../errors";
 import { Label, MANAGED_BY } from "../labels";
 import type { RestorePlan } from "../plan";
@@ -32,39 +32,40 @@ export function containerLabels(plan: RestorePlan, options: ResolvedRestoreOptio
   };
 }
 
-/** Creates the container record with the checkpointed spec and runtime. */
-export const createContainer: RestoreStep = {
+/** The container record of a restore: the checkpointed spec and runtime, on the snapshot keyed by the id. */
+export function containerRecord(plan: RestorePlan, options: ResolvedRestoreOptions, namespace: string): Container {
+  const runtimeOptions = plan.runtime.options;
+  return {
+    id: options.id,
+    labels: containerLabels(plan, options),
+    image: plan.image.name,
+    runtime: {
+      name: plan.runtime.name,
+      ...(runtimeOptions ? { options: { typeUrl: runtimeOptions.typeUrl, value: Buffer.from(runtimeOptions.valueBase64, "base64") } } : {}),
+    },
+    spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(specForContainer(plan.spec, namespace, options.id))) },
+    snapshotter: plan.snapshotter,
+    snapshotKey: options.id,
+  };
+}
+
+/** Creates the container record (see `containerRecord`). */
+export const createContainer: RestoreStep<{ container: Container }, void> = {
   name: "create-container",
   describe: (plan, options, namespace) => ({
     image: plan.image.name,
     runtime: plan.runtime.name,
     cgroupsPath: (specForContainer(plan.spec, namespace, options.id).linux as { cgroupsPath: string }).cgroupsPath,
   }),
-  async run(ctx) {
-    const { plan, options } = ctx;
-    const spec = specForContainer(plan.spec, ctx.client.namespace, options.id);
-    const runtimeOptions = plan.runtime.options;
+  async run(client, { container }) {
     try {
-      await ctx.client.withLease(ctx.lease).call("containers.Create", {
-        container: {
-          id: options.id,
-          labels: containerLabels(plan, options),
-          image: plan.image.name,
-          runtime: {
-            name: plan.runtime.name,
-            ...(runtimeOptions ? { options: { typeUrl: runtimeOptions.typeUrl, value: Buffer.from(runtimeOptions.valueBase64, "base64") } } : {}),
-          },
-          spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) },
-          snapshotter: plan.snapshotter,
-          snapshotKey: options.id,
-        },
-      });
+      await client.call("containers.Create", { container });
     } catch (err) {
       if (!isContainerdError(err, "already-exists")) throw err;
-      throw new RestoreError("id-in-use", `id ${options.id} is in use: container ${options.id} already exists`, { subject: "id", cause: err });
+      throw new RestoreError("id-in-use", `id ${container.id} is in use: container ${container.id} already exists`, { subject: "id", cause: err });
     }
   },
-  async undo(ctx) {
-    await unlessNotFound(ctx.client.call("containers.Delete", { id: ctx.options.id }));
+  async undo(client, _output, { container }) {
+    await unlessNotFound(client.call("containers.Delete", { id: container.id }));
   },
 };

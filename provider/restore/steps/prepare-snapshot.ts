@@ -1,27 +1,29 @@
-import { isContainerdError, unlessNotFound } from "../../containerd/errors";
+import { isContainerdError, unlessNotFound, type Mount } from "../../containerd";
 import { RestoreError } from "../../errors";
 import type { RestoreStep } from "./step";
 
-/** Prepares the container's active snapshot (key = container id) on the base image's chain id. */
-export const prepareSnapshot: RestoreStep = {
+export interface SnapshotToPrepare {
+  snapshotter: string;
+  /** The container id: the snapshot key. */
+  key: string;
+  /** The base image's chain id. */
+  parent: string;
+}
+
+/** Prepares the container's active snapshot (key = container id) on the base image's chain id; returns its mounts. */
+export const prepareSnapshot: RestoreStep<SnapshotToPrepare, { mounts: Mount[] }> = {
   name: "prepare-snapshot",
   describe: (plan, options) => ({ snapshotter: plan.snapshotter, key: options.id, parent: plan.snapshotParent }),
-  async run(ctx) {
-    const { snapshotter, snapshotParent } = ctx.plan;
+  async run(client, { snapshotter, key, parent }) {
     try {
-      const { mounts } = await ctx.client
-        .withLease(ctx.lease)
-        .call("snapshots.Prepare", { snapshotter, key: ctx.options.id, parent: snapshotParent });
-      ctx.mounts = mounts;
+      const { mounts } = await client.call("snapshots.Prepare", { snapshotter, key, parent });
+      return { mounts };
     } catch (err) {
       if (!isContainerdError(err, "already-exists")) throw err;
-      throw new RestoreError("id-in-use", `id ${ctx.options.id} is in use: snapshot ${ctx.options.id} already exists in ${snapshotter}`, {
-        subject: "id",
-        cause: err,
-      });
+      throw new RestoreError("id-in-use", `id ${key} is in use: snapshot ${key} already exists in ${snapshotter}`, { subject: "id", cause: err });
     }
   },
-  async undo(ctx) {
-    await unlessNotFound(ctx.client.call("snapshots.Remove", { snapshotter: ctx.plan.snapshotter, key: ctx.options.id }));
+  async undo(client, _output, { snapshotter, key }) {
+    await unlessNotFound(client.call("snapshots.Remove", { snapshotter, key }));
   },
 };

@@ -1,22 +1,27 @@
-import { isContainerdError } from "../../containerd/errors";
+import { isContainerdError } from "../../containerd";
 import { RestoreError } from "../../errors";
-import { readRestoreLogTail, removeCriuWorkDir } from "../criu-log";
+import { readRestoreLogTail } from "../criu-log";
 import type { RestoreStep } from "./step";
 
-/** Starts the task: for a live restore, this is where CRIU restores the process. */
-export const startTask: RestoreStep = {
+export interface TaskToStart {
+  id: string;
+  /** CRIU's work directory, when this restore chose it (a live restore on a local daemon). */
+  criuWorkDir?: string;
+}
+
+/** Starts the task of container `id`: for a live restore, this is where CRIU restores the process. Returns its host pid. */
+export const startTask: RestoreStep<TaskToStart, { pid: number }> = {
   name: "start-task",
-  async run(ctx) {
+  async run(client, { id, criuWorkDir }) {
     try {
-      ctx.pid = (await ctx.client.call("tasks.Start", { containerId: ctx.options.id })).pid;
+      const { pid } = await client.call("tasks.Start", { containerId: id });
+      return { pid };
     } catch (err) {
       if (!isContainerdError(err) || !/criu|restore/i.test(err.details)) throw err;
-      // Only the log in the work directory this restore chose (create-task); never a path from the message.
-      const restoreLog = ctx.criuWorkDir ? await readRestoreLogTail(ctx.criuWorkDir) : undefined;
+      // Only the log in the work directory this restore chose; never a path a message names.
+      const restoreLog = criuWorkDir ? await readRestoreLogTail(criuWorkDir) : undefined;
       const tail = restoreLog ? `\nrestore.log (last ${restoreLog.length} lines):\n  ${restoreLog.join("\n  ")}` : "";
       throw new RestoreError("criu-failed", `${err.message}${tail}`, { cause: err, restoreLog });
-    } finally {
-      if (ctx.criuWorkDir) await removeCriuWorkDir(ctx.criuWorkDir);
     }
   },
   // Undone by create-task's undo, which kills a process that started anyway.

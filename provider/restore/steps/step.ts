@@ -1,6 +1,5 @@
-import type { ContainerdClient } from "../../containerd/client";
-import type { Mount } from "../../containerd/types";
 import type { StepName } from "../../errors";
+import type { Step } from "../../transaction";
 import type { RestorePlan } from "../plan";
 
 /** Restore options after defaults: what the steps read. */
@@ -14,25 +13,14 @@ export interface ResolvedRestoreOptions {
   owner?: string;
 }
 
-/** The one object every step reads and fills in. */
-export interface RestoreContext {
-  readonly client: ContainerdClient;
-  readonly plan: RestorePlan;
-  readonly options: ResolvedRestoreOptions;
-  /** The lease protecting the snapshot until the container references it. */
-  lease?: string;
-  /** The rootfs mounts of the prepared snapshot. */
-  mounts?: Mount[];
-  pid?: number;
-  /** CRIU's work directory for a live restore on a local daemon, made by create-task. */
-  criuWorkDir?: string;
+/** What a preview shows of one step: plain data. */
+export type StepDetails = Record<string, string | number>;
+
+/** How a step appears in a preview: its name and what it will use. */
+export interface DescribedStep {
+  readonly name: StepName;
+  describe?(plan: RestorePlan, options: ResolvedRestoreOptions, namespace: string): StepDetails;
 }
 
-/** One containerd step of a restore, with the undo that reverses it. */
-export interface RestoreStep {
-  readonly name: StepName;
-  /** What the step will use, for a preview; plain data. */
-  describe?(plan: RestorePlan, options: ResolvedRestoreOptions, namespace: string): Record<string, string | number>;
-  run(ctx: RestoreContext): Promise<void>;
-  undo?(ctx: RestoreContext): Promise<void>;
-}
+/** One containerd step of a restore, with the undo that reverses it and its preview. */
+export type RestoreStep<Input, Output> = Step<Input, Output> & DescribedStep;
