@@ -30,7 +30,10 @@ export type RestoreErrorCode =
   // the daemon
   | "daemon-unreachable"
   | "daemon-error"
-  | "criu-failed";
+  | "criu-failed"
+  // the restore policy
+  | "policy-violation"
+  | "invalid-allowance";
 
 /** The steps of the write paths, each run by the transaction runner (provider/transaction). */
 export type StepName =
@@ -75,6 +78,16 @@ export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** One field of a checkpoint that the restore policy refuses. */
+export interface PolicyViolation {
+  /** Where in the checkpoint, e.g. `spec.hooks.prestart[0]`. */
+  path: string;
+  /** What it would grant. */
+  grant: string;
+  /** The allowance that would admit it, e.g. `allow.hooks: true`. */
+  allowance: string;
+}
+
 /**
  * A failed plan, restore, checkpoint, copy or teardown. `step` names the step that
  * failed; `cause` keeps the daemon's error; `restoreLog` holds the tail of CRIU's
@@ -89,6 +102,8 @@ export class RestoreError extends Error {
   readonly subject?: string;
   readonly restoreLog?: readonly string[];
   readonly cleanupErrors: readonly CleanupError[];
+  /** For `policy-violation`: every refused field, by path, with the allowance that would admit it. */
+  readonly violations: readonly PolicyViolation[];
 
   constructor(
     code: RestoreErrorCode,
@@ -99,6 +114,7 @@ export class RestoreError extends Error {
       cause?: unknown;
       restoreLog?: readonly string[];
       cleanupErrors?: readonly CleanupError[];
+      violations?: readonly PolicyViolation[];
     } = {},
   ) {
     super(message, { cause: options.cause });
@@ -107,6 +123,7 @@ export class RestoreError extends Error {
     this.subject = options.subject;
     this.restoreLog = options.restoreLog;
     this.cleanupErrors = options.cleanupErrors ?? [];
+    this.violations = options.violations ?? [];
   }
 }
 

@@ -30,4 +30,6 @@ export type { CheckpointFormat, CheckpointOptions, CheckpointResult, RuntimeOpti
 export { copyCheckpoint } from "./transfer";
 export type { BlobCopied, CopyOptions, CopyResult } from "./transfer";
 export { RestoreError, CleanupError } from "./errors";
-export type { RestoreErrorCode, StepName } from "./errors";
+export type { RestoreErrorCode, StepName, PolicyViolation } from "./errors";
+export { evaluatePolicy, summaryLines, allowanceProblems } from "./policy";
+export type { Allowances, RestorePolicy, SecuritySummary, PolicyInput, PolicyResult } from "./policy";

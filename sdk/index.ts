@@ -1,5 +1,5 @@
 export { RestoredContainer } from "./restored-container";
-export type { RestoredContainerArgs, RestoreStepPlan } from "./restored-container";
+export type { RestoredContainerArgs, RestoreStepPlan, RestoreAllowances, SecuritySummary } from "./restored-container";
 export { ContainerCheckpoint } from "./container-checkpoint";
 export type { ContainerCheckpointArgs } from "./container-checkpoint";
 export { CheckpointCopy } from "./checkpoint-copy";

@@ -1,6 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { withSecretTls, type DaemonTls } from "./daemon";
 import { restoredContainerProvider } from "./provider";
+import type { Allowances, SecuritySummary } from "../provider/policy";
+
+export type { Allowances as RestoreAllowances, SecuritySummary } from "../provider/policy";
 
 /** One step of the restore, and what it uses (see `RestoredContainer.plan`). */
 export type RestoreStepPlan = { step: string } & Record<string, string | number>;
@@ -42,6 +45,17 @@ export interface RestoredContainerArgs {
   tls?: pulumi.Input<DaemonTls>;
   /** Allow plaintext `tcp://` (no TLS). Default false: plaintext TCP is refused at check. */
   insecure?: pulumi.Input<boolean>;
+  /**
+   * What the checkpoint may grant itself beyond an ordinary unprivileged container,
+   * one category each (hooks, host namespaces, capabilities, host mounts, devices,
+   * runtime options, runtimes, runtime annotations, new privileges, unconfined LSMs,
+   * unmasked paths, sysctls). Everything else a checkpoint asks for is refused at
+   * preview, naming the field and the allowance that would admit it. In place:
+   * checked again on the next restore, never restarts a running container.
+   */
+  allow?: pulumi.Input<Allowances>;
+  /** Admit everything the checkpoint asks for (what `ctr` does). Default false. In place. */
+  privileged?: pulumi.Input<boolean>;
 }
 
 /**
@@ -89,6 +103,8 @@ export class RestoredContainer extends pulumi.dynamic.Resource {
   declare readonly restoreDurationMs: pulumi.Output<number>;
   /** The ordered restore steps and what each uses (also shown by `pulumi preview`). */
   declare readonly plan: pulumi.Output<RestoreStepPlan[]>;
+  /** What the checkpoint is granted on the host: user, host namespaces, extra capabilities, host mounts, devices, hooks, runtime options (also shown by `pulumi preview`). */
+  declare readonly security: pulumi.Output<SecuritySummary>;
 
   constructor(name: string, args: RestoredContainerArgs, opts?: pulumi.CustomResourceOptions) {
     super(
@@ -112,6 +128,7 @@ export class RestoredContainer extends pulumi.dynamic.Resource {
         restoredAt: undefined,
         restoreDurationMs: undefined,
         plan: undefined,
+        security: undefined,
       },
       withSecretTls(opts, ["tls"]),
       "containerd",

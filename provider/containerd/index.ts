@@ -6,5 +6,7 @@ export { readBlob, readChunks, writeBlob, digestOf } from "./content";
 export type { BlobTarget, WriteBlobResult } from "./content";
 export { LEASE_TTL_MS, closeLease, openLease } from "./leases";
 export { invalidTlsReason, isPlaintextTcp } from "./transport";
+export { RUNC_OPTIONS_TYPE_URL, decodeRuncOptions, encodeRuncOptions, fieldNumbers, isRuncOptionsType, type RuncOptions } from "./runc-options";
+export { stripControlCharacters } from "./sanitize";
 export { messageType, encodeMessage, decodeMessage, encodeAny, decodeAny, packAny, protoDir } from "./proto";
 export type * from "./types";

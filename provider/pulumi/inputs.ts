@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, RestoreError } from "../index";
 import { invalidTlsReason, isPlaintextTcp, parseAddress } from "../containerd";
+import { allowanceProblems, type Allowances } from "../policy";
 import { invalidIdReason, invalidLogPathReason, invalidSignalReason, isReservedLabel } from "../restore";
 import { autoName, containerIdRule } from "./naming";
 
@@ -79,6 +80,15 @@ export const inputsSchema = z.object({
     .string()
     .superRefine(rule(invalidLogPathReason, (why) => `logPath ${why}`))
     .optional(),
+  /** What the checkpoint may have beyond an ordinary unprivileged container (the restore policy). */
+  allow: z
+    .custom<Allowances>()
+    .superRefine((value, ctx) => {
+      for (const problem of allowanceProblems(value)) ctx.addIssue({ code: "custom", message: problem.message });
+    })
+    .optional(),
+  /** Admit everything the checkpoint asks for. */
+  privileged: z.boolean({ error: "privileged must be true or false" }).default(false),
   resourceName,
   /** Set by the SDK: `<project>/<stack>/<resource name>`, recorded on the container. */
   owner: z.string().min(1).optional(),

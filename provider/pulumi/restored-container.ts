@@ -18,6 +18,7 @@ import {
   type RestorePlan,
   type StepDescription,
 } from "../index";
+import type { SecuritySummary } from "../policy";
 import {
   checkedInputsSchema,
   containerIdFor,
@@ -48,6 +49,8 @@ export type Outputs = CheckedInputs & {
   restoredAt: string;
   restoreDurationMs: number;
   plan: StepDescription[];
+  /** What the checkpoint was granted on the host (the restore policy's summary). */
+  security: SecuritySummary;
 };
 
 type Raw = PropertyBag;
@@ -55,6 +58,7 @@ type Raw = PropertyBag;
 /** Which input a restore error is about. */
 function propertyOf(err: RestoreError): string {
   if (err.code === "daemon-unreachable") return "address";
+  if (err.code === "invalid-allowance") return err.subject === "privileged" ? "privileged" : "allow";
   switch (err.subject) {
     case "id":
       return "name";
@@ -71,7 +75,7 @@ function propertyOf(err: RestoreError): string {
 }
 
 /** Inputs the plan or the connection depends on: while one is unknown (preview), the daemon is not asked. */
-const DECIDE_LATER = ["checkpoint", "address", "namespace", "tls", "insecure", "name", "live", "restoreRw", "logPath", "stopSignal"] as const;
+const DECIDE_LATER = ["checkpoint", "address", "namespace", "tls", "insecure", "name", "live", "restoreRw", "logPath", "stopSignal", "allow", "privileged"] as const;
 
 /**
  * Validates inputs, names the container, and (when every input it needs is known)
@@ -90,12 +94,17 @@ export async function check(olds: Raw, news: Raw): Promise<{ inputs?: Raw; failu
       const labels = isUnknown(inputs.labels) ? {} : inputs.labels;
       return { plan, steps: describeRestore(plan, { id: checked.containerId, ...inputs, labels }, inputs.namespace) };
     });
-    return { inputs: { ...checked, checkpointDigest: plan.checkpoint.digest, plan: steps } };
+    return { inputs: { ...checked, checkpointDigest: plan.checkpoint.digest, plan: steps, security: plan.security } };
   } catch (err) {
     if (!(err instanceof RestoreError)) throw err;
     // The container exists already: a checkpoint removed after the restore is no reason to fail.
-    if (GONE_AFTER_RESTORE.has(err.code) && olds.checkpointDigest && olds.checkpoint === inputs.checkpoint && olds.containerId === checked.containerId) {
-      return { inputs: { ...checked, checkpointDigest: olds.checkpointDigest, plan: olds.plan } };
+    const existing = olds.checkpointDigest && olds.checkpoint === inputs.checkpoint && olds.containerId === checked.containerId;
+    if (GONE_AFTER_RESTORE.has(err.code) && existing) {
+      return { inputs: { ...checked, checkpointDigest: olds.checkpointDigest, plan: olds.plan, security: olds.security } };
+    }
+    // A narrower policy does not stop a running container: it applies to the next restore (a replacement).
+    if (err.code === "policy-violation" && existing) {
+      return { inputs: { ...checked, checkpointDigest: olds.checkpointDigest, plan: olds.plan, security: olds.security, refusedOnNextRestore: err.violations.map((v) => `${v.path}: ${v.grant}`) } };
     }
     return { failures: [{ property: propertyOf(err), reason: err.message }] };
   }
@@ -123,7 +132,8 @@ async function assertNameFree(client: ReturnType<typeof connect>, checked: Check
 
 const REPLACE_KEYS = ["checkpointDigest", "containerId", "address", "namespace", "live", "restoreRw", "logPath"] as const;
 // tls and insecure: new credentials must reach the state, or delete would use stale ones.
-const UPDATE_KEYS = ["checkpoint", "labels", "stopSignal", "stopTimeoutSeconds", "tls", "insecure"] as const;
+// allow and privileged: checked on the next restore, never a reason to restart a running container.
+const UPDATE_KEYS = ["checkpoint", "labels", "stopSignal", "stopTimeoutSeconds", "tls", "insecure", "allow", "privileged"] as const;
 
 /**
  * Replace when the container would differ (new checkpoint digest, id, daemon,
@@ -160,6 +170,7 @@ function outputsFrom(inputs: CheckedInputs, plan: RestorePlan, state: Pick<Conta
     restoredAt: "",
     restoreDurationMs: 0,
     plan: describeRestore(plan, { id: inputs.containerId, ...inputs }, inputs.namespace),
+    security: plan.security,
     ...extra,
   };
 }
@@ -177,6 +188,8 @@ export async function create(news: Raw): Promise<{ id: string; outs: Outputs }> 
       stopSignal: inputs.stopSignal,
       logPath: inputs.logPath,
       owner: ownerOf(inputs),
+      allow: inputs.allow,
+      privileged: inputs.privileged,
     }).catch((err: unknown) => {
       // Undo could not finish (e.g. the daemon went away): record the id with an init
       // error, so the next `up` replaces it and delete cleans up whatever is left.
@@ -234,6 +247,8 @@ export async function update(id: string, olds: Raw, news: Raw): Promise<{ outs: 
   const previous = parseProperties(keptStateSchema, olds, "update (state)");
   const inputs = parseProperties(checkedInputsSchema, news, "update");
   await withClient(inputs, (client) => updateLabels(client, id, inputs.labels, inputs.stopSignal));
+  // The parsed inputs hold no plan, security or refusedOnNextRestore (check's, not the user's):
+  // the running container keeps what it was granted; a changed policy applies to the next restore.
   return { outs: { ...olds, ...inputs, containerId: previous.containerId, checkpointDigest: previous.checkpointDigest } };
 }
 

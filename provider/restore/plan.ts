@@ -12,6 +12,8 @@ import {
 } from "../checkpoint";
 import { RestoreError, withDaemonErrors } from "../errors";
 import { invalidIdReason } from "./rules";
+import { assertHostBindsResolveInside, enforcePlanPolicy } from "./policy";
+import type { RestorePolicy, SecuritySummary } from "../policy";
 
 /**
  * Everything a restore needs, resolved and checked against the daemon: plain data
@@ -30,10 +32,12 @@ export interface RestorePlan {
   criuImage?: Descriptor;
   /** The checkpointed container's OCI runtime spec. */
   spec: Record<string, unknown>;
+  /** What the checkpoint is granted on the host under the policy it was planned with (see the README's Trust section). */
+  security: SecuritySummary;
 }
 
-/** What the restore will need from the checkpoint; checked at plan time. */
-export interface PlanRequirements {
+/** What the restore will need from the checkpoint, and the policy it runs under; checked at plan time. */
+export interface PlanRequirements extends RestorePolicy {
   /** Restore process memory with CRIU (needs the CRIU image). Default true. */
   live?: boolean;
   /** Apply the checkpoint's rw layer (needs it). Default true. */
@@ -77,7 +81,7 @@ async function assertParentSnapshot(client: ContainerdClient, plan: Pick<Restore
 }
 
 /** Checks that `plan` can do what `requirements` ask, before any side effect. */
-export function assertPlanSupports(plan: RestorePlan, requirements: PlanRequirements): void {
+export function assertPlanSupports(plan: Pick<RestorePlan, "checkpoint" | "criuImage" | "rwLayer">, requirements: PlanRequirements): void {
   const ref = `${plan.checkpoint.ref}@${plan.checkpoint.digest}`;
   if ((requirements.live ?? true) && !plan.criuImage) {
     throw new RestoreError(
@@ -116,7 +120,7 @@ export const planRestore = withDaemonErrors(async function planRestore(
   const { config, remember } = await readCheckpointConfig(client, checkpoint);
   const [base] = await Promise.all([readBaseImage(client, index, checkpointPlatform(index)), assertSnapshotterLoaded(client, index.snapshotter)]);
   remember();
-  const plan: RestorePlan = {
+  const plan: Omit<RestorePlan, "security"> = {
     checkpoint: { ref, digest: target.digest, format: index.format, schemaVersion: index.schemaVersion },
     image: { name: index.imageName, manifestDigest: base.manifest.digest, configDigest: base.config.digest, diffIds: base.diffIds },
     snapshotter: index.snapshotter,
@@ -126,7 +130,10 @@ export const planRestore = withDaemonErrors(async function planRestore(
     ...(index.criuImage ? { criuImage: toDescriptor(index.criuImage) } : {}),
     spec: structuredClone(config.spec),
   };
+  // The policy first: a refused checkpoint is refused whatever else is wrong with it.
+  const security = enforcePlanPolicy(plan, requirements);
+  if (!client.address.startsWith("tcp://")) await assertHostBindsResolveInside(plan, requirements);
   await assertParentSnapshot(client, plan);
   assertPlanSupports(plan, requirements);
-  return plan;
+  return { ...plan, security };
 });

@@ -14,8 +14,11 @@ import {
   type DescribedStep,
   type ResolvedRestoreOptions,
 } from "./steps";
+import { createCriuWorkDir, removeCriuWorkDir } from "./criu-log";
+import { assertHostBindsResolveInside, enforcePlanPolicy, taskRuntimeOptions } from "./policy";
+import type { RestorePolicy } from "../policy";
 
-export interface RestoreOptions {
+export interface RestoreOptions extends RestorePolicy {
   /** The new container's id: `^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$`, at most 76 characters. */
   id: string;
   /** Restore the process from the CRIU image (default). False: filesystem-only restore, fresh process. */
@@ -110,8 +113,15 @@ function planBlobs(plan: RestorePlan, options: ResolvedRestoreOptions): { rwLaye
 export async function restore(client: ContainerdClient, plan: RestorePlan, options: RestoreOptions): Promise<RestoreResult> {
   const resolved = resolveOptions(options);
   const { rwLayer, criuImage } = planBlobs(plan, resolved);
+  // Checked again here: a plan is data, and may have been made (or edited) under another policy.
+  enforcePlanPolicy(plan, options);
+  const local = !client.address.startsWith("tcp://");
+  if (local) await assertHostBindsResolveInside(plan, options);
   const { id } = resolved;
   const started = performance.now();
+  // A local daemon's CRIU writes its log where we chose, so no path a message or a checkpoint names is ever read.
+  const criuWorkDir = criuImage && local ? await createCriuWorkDir() : undefined;
+  const taskOptions = criuWorkDir ? taskRuntimeOptions(plan, criuWorkDir) : undefined;
   const outcome = await runTransaction(client, async (tx) => {
     // The lease keeps GC off the snapshot until the container record references it.
     const { mounts } = await tx.withLease({ id: restoreLeaseId(id) }, async (leased) => {
@@ -120,9 +130,9 @@ export async function restore(client: ContainerdClient, plan: RestorePlan, optio
       await leased.run(createContainer, { container: containerRecord(plan, resolved, client.namespace) });
       return snapshot;
     });
-    await tx.run(createTask, { id, rootfs: mounts, logPath: resolved.logPath, checkpoint: criuImage });
-    return tx.run(startTask, { id });
-  });
+    await tx.run(createTask, { id, rootfs: mounts, logPath: resolved.logPath, checkpoint: criuImage, options: taskOptions });
+    return tx.run(startTask, { id, criuWorkDir: taskOptions ? criuWorkDir : undefined });
+  }).finally(() => criuWorkDir && removeCriuWorkDir(criuWorkDir));
   return {
     id,
     pid: outcome.value.pid,

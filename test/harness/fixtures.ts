@@ -58,6 +58,8 @@ export interface MakeCheckpointOptions {
   id?: string;
   /** Namespace (default: the daemon's). */
   namespace?: string;
+  /** Extra `ctr run` flags for the original, e.g. `--net-host`. */
+  runArgs?: string[];
 }
 
 /** An image reference with its target digest. */
@@ -231,7 +233,7 @@ export async function makeCheckpoint(d: PrivateContainerd, opts: MakeCheckpointO
   const rw = opts.rw ?? true;
   const id = opts.id ?? uniqueId("ck");
   const ns = opts.namespace;
-  const { pid } = await runCounter(d, id, opts.image, { namespace: ns });
+  const { pid } = await runCounter(d, id, opts.image, { namespace: ns, extraArgs: opts.runArgs });
   try {
     await waitForCount(pid, opts.minCount ?? 5);
     const countBefore = await readCountSettled(pid);

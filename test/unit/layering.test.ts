@@ -1,7 +1,7 @@
 /**
  * The provider's layering, read from its import statements (type imports too):
  * pulumi → library barrel → transfer → restore → checkpoint → (transaction,
- * errors) → containerd. No file imports a layer above its own, transfer/ takes
+ * errors, policy) → containerd. No file imports a layer above its own, transfer/ takes
  * nothing from restore/, other folders are reached through their barrel
  * (index.ts), and no import cycle exists.
  */
@@ -21,8 +21,10 @@ const RANK: Record<string, number> = {
   transfer: 4,
   restore: 3,
   checkpoint: 2,
-  // The runner and the error vocabulary every write path shares.
+  // The runner and the error vocabulary every write path shares; the restore
+  // policy, pure (it reads a spec and imports only errors).
   transaction: 1,
+  policy: 1,
   "errors.ts": 1,
   containerd: 0,
 };

@@ -8,6 +8,12 @@ import { RestoreError } from "../../provider/errors";
 import { describeRestore, resolveOptions, restore, type RestorePlan } from "../../provider/restore";
 import { containerRecord } from "../../provider/restore/steps";
 import { daemonFailure, fakeDaemon, type Handlers } from "./fake-client";
+import { evaluatePolicy } from "../../provider/policy";
+import { decodeRuncOptions } from "../../provider/containerd/runc-options";
+import { ctrRunSpec } from "./fixtures/ctr-run-spec";
+
+/** An ordinary container's spec (ctr run's): what the default restore policy admits. */
+const spec = ctrRunSpec();
 
 const digest = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
 
@@ -19,7 +25,8 @@ const plan: RestorePlan = {
   runtime: { name: "io.containerd.runc.v2", options: { typeUrl: "containerd.runc.v1.Options", valueBase64: "" } },
   rwLayer: { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: digest(5), size: 50 },
   criuImage: { mediaType: "application/vnd.containerd.container.criu.checkpoint.criu.tar", digest: digest(6), size: 60 },
-  spec: { process: { args: ["sh"] }, linux: { cgroupsPath: "/default/app" } },
+  spec,
+  security: evaluatePolicy({ spec, runtime: { name: "io.containerd.runc.v2" } }).summary,
 };
 
 /** A daemon on which every restore call succeeds, unless `overrides` say otherwise. */
@@ -132,20 +139,31 @@ describe("restore over the transaction runner", () => {
     assert.match(err.message, /snapshot c1 already exists in overlayfs/);
   });
 
-  test("CRIU failing at start keeps the tail of restore.log, read before the task is deleted", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "restore-log-"));
-    const logFile = path.join(dir, "restore.log");
-    fs.writeFileSync(logFile, "line 1\n\nline 2\nError (criu/cr-restore.c:1): restore failed\n");
+  test("CRIU failing at start: the tail of restore.log comes from the work dir the restore chose, never a path the message names", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "foreign-"));
+    const foreign = path.join(dir, "other.log");
+    fs.writeFileSync(foreign, "FOREIGN SECRET\n");
+    let workDir = "";
     try {
       const fake = goodDaemon({
+        "tasks.Create": (request) => {
+          assert.equal(request.options?.typeUrl, "containerd.runc.v1.Options");
+          workDir = decodeRuncOptions(request.options!.value).options.criuWorkPath ?? "";
+          return { containerId: "c1", pid: 0 };
+        },
         "tasks.Start": () => {
-          throw daemonFailure("unknown", "tasks.Start", `criu failed: type RESTORE errno 0 log file: ${logFile}`);
+          // What CRIU would write into the work dir runc was given.
+          fs.writeFileSync(path.join(workDir, "restore.log"), "line 1\n\nline 2\nError (criu/cr-restore.c:1): restore failed\n");
+          throw daemonFailure("unknown", "tasks.Start", `criu failed: type RESTORE errno 0\nlog file: ${foreign}`);
         },
       });
       const err = await failureOf(restore(fake.client, plan, { id: "c1" }));
       assert.equal(err.code, "criu-failed");
       assert.deepEqual(err.restoreLog, ["line 1", "line 2", "Error (criu/cr-restore.c:1): restore failed"]);
       assert.match(err.message, /restore\.log \(last 3 lines\)/);
+      assert.doesNotMatch(err.message, /FOREIGN SECRET/);
+      assert.ok(workDir.startsWith(os.tmpdir()), `work dir ${workDir} chosen by the provider`);
+      assert.equal(fs.existsSync(workDir), false, "the work dir is removed after the restore");
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -1,5 +1,5 @@
 import { pathToFileURL } from "node:url";
-import type { Descriptor, Mount } from "../../containerd";
+import type { Any, Descriptor, Mount } from "../../containerd";
 import { SIGKILL, deleteTask, stopTask } from "../teardown";
 import type { RestoreStep } from "./step";
 
@@ -12,6 +12,8 @@ export interface TaskToCreate {
   logPath?: string;
   /** The CRIU image, for a live restore. */
   checkpoint?: Descriptor;
+  /** runc options for this task (they override the container's): ours, with CRIU's work dir. */
+  options?: Any;
 }
 
 /**
@@ -25,7 +27,7 @@ export const createTask: RestoreStep<TaskToCreate, { pid: number }> = {
     ...(options.live && plan.criuImage ? { criuImage: plan.criuImage.digest, criuImageBytes: plan.criuImage.size } : { process: "fresh (cold restore)" }),
     stdio: options.logPath ?? "none",
   }),
-  async run(client, { id, rootfs, logPath, checkpoint }) {
+  async run(client, { id, rootfs, logPath, checkpoint, options }) {
     const log = logPath ? pathToFileURL(logPath).href : "";
     const { pid } = await client.call("tasks.Create", {
       containerId: id,
@@ -33,6 +35,7 @@ export const createTask: RestoreStep<TaskToCreate, { pid: number }> = {
       stdout: log,
       stderr: log,
       ...(checkpoint ? { checkpoint } : {}),
+      ...(options ? { options } : {}),
     });
     return { pid };
   },

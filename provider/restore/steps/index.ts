@@ -3,5 +3,5 @@ export { prepareSnapshot, type SnapshotToPrepare } from "./prepare-snapshot";
 export { applyRwLayer } from "./apply-rw-layer";
 export { createContainer, containerRecord, containerLabels, specForContainer } from "./create-container";
 export { createTask, type TaskToCreate } from "./create-task";
-export { startTask, restoreLogTail } from "./start-task";
+export { startTask, type TaskToStart } from "./start-task";
 export type { DescribedStep, ResolvedRestoreOptions, RestoreStep, StepDetails } from "./step";

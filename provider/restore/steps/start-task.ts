@@ -1,33 +1,25 @@
-import * as fs from "node:fs/promises";
 import { isContainerdError } from "../../containerd";
 import { RestoreError } from "../../errors";
+import { readRestoreLogTail } from "../criu-log";
 import type { RestoreStep } from "./step";
 
-const RESTORE_LOG_LINES = 20;
-
-/** The tail of the CRIU log named in a daemon error, when this host can read it. */
-export async function restoreLogTail(daemonMessage: string): Promise<string[] | undefined> {
-  const path = /log file: (\/\S+?\.log)/.exec(daemonMessage)?.[1];
-  if (!path) return undefined;
-  try {
-    const lines = (await fs.readFile(path, "utf8")).split("\n").filter((line) => line.trim() !== "");
-    return lines.slice(-RESTORE_LOG_LINES);
-  } catch {
-    return undefined; // a remote daemon, or the log is gone
-  }
+export interface TaskToStart {
+  id: string;
+  /** CRIU's work directory, when this restore chose it (a live restore on a local daemon). */
+  criuWorkDir?: string;
 }
 
 /** Starts the task of container `id`: for a live restore, this is where CRIU restores the process. Returns its host pid. */
-export const startTask: RestoreStep<{ id: string }, { pid: number }> = {
+export const startTask: RestoreStep<TaskToStart, { pid: number }> = {
   name: "start-task",
-  async run(client, { id }) {
+  async run(client, { id, criuWorkDir }) {
     try {
       const { pid } = await client.call("tasks.Start", { containerId: id });
       return { pid };
     } catch (err) {
       if (!isContainerdError(err) || !/criu|restore/i.test(err.details)) throw err;
-      // Read before undo: deleting the task removes its work dir and restore.log.
-      const restoreLog = client.address.startsWith("tcp://") ? undefined : await restoreLogTail(err.details);
+      // Only the log in the work directory this restore chose; never a path a message names.
+      const restoreLog = criuWorkDir ? await readRestoreLogTail(criuWorkDir) : undefined;
       const tail = restoreLog ? `\nrestore.log (last ${restoreLog.length} lines):\n  ${restoreLog.join("\n  ")}` : "";
       throw new RestoreError("criu-failed", `${err.message}${tail}`, { cause: err, restoreLog });
     }
