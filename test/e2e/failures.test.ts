@@ -5,59 +5,39 @@
  * delete-first.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { RestoredContainer, type RestoredContainerArgs } from "../../sdk";
-import {
-  assertInventoryUnchanged,
-  importBaseImage,
-  makeCheckpoint,
-  makeCorruptedCriuCheckpoint,
-  startContainerd,
-  takeInventory,
-  type Checkpoint,
-  type Inventory,
-  type PrivateContainerd,
-} from "../harness";
+import { daemonSuite, makeCorruptedCriuCheckpoint } from "../harness";
 import { eventCollector, failureOf, newStack, resourceSteps, type TestStack } from "./stack";
 
-let d: PrivateContainerd;
-let good: Checkpoint;
-let noTask: Checkpoint;
 let corruptRef: string;
-let baseline: Inventory;
 let s: TestStack;
 let args: RestoredContainerArgs;
 
-before(async () => {
-  d = await startContainerd();
-  const image = await importBaseImage(d);
-  good = await makeCheckpoint(d, { ref: "checkpoint/app:v1", image });
-  noTask = await makeCheckpoint(d, { ref: "checkpoint/app:fs-only", image, task: false });
-  corruptRef = (await makeCorruptedCriuCheckpoint(d, good, "checkpoint/app:corrupt")).ref;
-  baseline = await takeInventory(d);
-  s = await newStack("restore-e2e-failures", async () => {
-    const app = new RestoredContainer("app", args);
-    return { containerId: app.containerId, status: app.status };
-  });
+const suite = daemonSuite({
+  checkpoints: { good: { ref: "checkpoint/app:v1" }, noTask: { ref: "checkpoint/app:fs-only", task: false } },
+  setUp: async ({ d, checkpoints }) => {
+    corruptRef = (await makeCorruptedCriuCheckpoint(d, checkpoints.good, "checkpoint/app:corrupt")).ref;
+    s = await newStack("restore-e2e-failures", async () => {
+      const app = new RestoredContainer("app", args);
+      return { containerId: app.containerId, status: app.status };
+    });
+  },
+  tearDown: async () => s?.remove(),
 });
 
-after(async () => {
-  await s?.remove();
-  await d?.stop();
-});
-
-const base = (): RestoredContainerArgs => ({ address: d.address, namespace: d.namespace, checkpoint: good.ref, stopTimeoutSeconds: 1 });
+const base = (): RestoredContainerArgs => ({ address: suite.d.address, namespace: suite.d.namespace, checkpoint: suite.checkpoints.good.ref, stopTimeoutSeconds: 1 });
 
 test("preview of a checkpoint ref that does not exist fails with the reason, naming the property", async () => {
   args = { ...base(), checkpoint: "checkpoint/app:nope" };
   const message = await failureOf(s.stack.preview());
   assert.match(message, /property checkpoint .*checkpoint image checkpoint\/app:nope not found in namespace/);
   assert.doesNotMatch(message, /\n\s+at .*\.js:\d+/, "no stack trace");
-  await assertInventoryUnchanged(d, baseline, "after failed preview", { settleMs: 0 });
+  await suite.assertUnchanged("after failed preview", { settleMs: 0 });
 });
 
 test("preview of a live restore from a checkpoint without a CRIU image fails early", async () => {
-  args = { ...base(), checkpoint: noTask.ref };
+  args = { ...base(), checkpoint: suite.checkpoints.noTask.ref };
   assert.match(await failureOf(s.stack.preview()), /made without --task/);
 });
 
@@ -69,7 +49,7 @@ test("preview reports invalid inputs per property", async () => {
 });
 
 test("preview against a daemon that is not there says it cannot reach it", async () => {
-  args = { ...base(), address: `unix://${d.dir}/nobody-here.sock` };
+  args = { ...base(), address: `unix://${suite.d.dir}/nobody-here.sock` };
   assert.match(await failureOf(s.stack.preview()), /cannot reach containerd at unix:\/\/.*nobody-here\.sock/);
 });
 
@@ -78,7 +58,7 @@ test("a create that fails inside CRIU fails up with restore.log lines and leaves
   const message = await failureOf(s.stack.up());
   assert.match(message, /start-task: .*criu/i);
   assert.match(message, /restore\.log \(last \d+ lines\)/);
-  await assertInventoryUnchanged(d, baseline, "after failed up");
+  await suite.assertUnchanged("after failed up");
   const state = await s.stack.exportStack();
   assert.equal(state.deployment.resources.filter((r: { type: string }) => r.type.includes("RestoredContainer")).length, 0, "no state written");
 
@@ -98,5 +78,5 @@ test("with a fixed name, a replacement deletes the old container first", async (
   assert.ok(ops.indexOf("delete-replaced") < ops.indexOf("create-replacement"), `delete before create: ${ops}`);
   assert.equal((await s.stack.outputs()).containerId.value, "app-fixed");
   await s.stack.destroy();
-  await assertInventoryUnchanged(d, baseline, "after destroy");
+  await suite.assertUnchanged("after destroy");
 });

@@ -6,56 +6,35 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { RestoredContainer, type RestoredContainerArgs } from "../../sdk";
 import { restoredContainerProvider } from "../../sdk/provider";
-import {
-  assertInventoryUnchanged,
-  importBaseImage,
-  makeCheckpoint,
-  readCountSettled,
-  readLog,
-  startContainerd,
-  takeInventory,
-  taskStatus,
-  waitFor,
-  type Checkpoint,
-  type Inventory,
-  type PrivateContainerd,
-} from "../harness";
+import { daemonSuite, importBaseImage, makeCheckpoint, readCountSettled, readLog, taskStatus, waitFor } from "../harness";
 import { RESOURCE_TYPE, eventCollector, newStack, resourceSteps, type TestStack } from "./stack";
 
-let d: PrivateContainerd;
-let v1: Checkpoint;
-let baseline: Inventory;
 let s: TestStack;
 /** What the inline program declares; tests change it between operations. */
 let args: RestoredContainerArgs;
 
-before(async () => {
-  d = await startContainerd();
-  const image = await importBaseImage(d);
-  v1 = await makeCheckpoint(d, { ref: "checkpoint/counter:v1", image });
-  await d.ctr(["images", "tag", v1.ref, "checkpoint/counter:latest"]);
-  baseline = await takeInventory(d);
-  args = {
-    checkpoint: "checkpoint/counter:latest",
-    address: d.address,
-    namespace: d.namespace,
-    logPath: path.join(d.logDir, "stack-counter.log"),
-    stopTimeoutSeconds: 1,
-    labels: { owner: "team-a" },
-  };
-  s = await newStack("restore-e2e", async () => {
-    const counter = new RestoredContainer("counter", args);
-    return { containerId: counter.containerId, pid: counter.pid, status: counter.status, digest: counter.checkpointDigest, plan: counter.plan };
-  });
-});
-
-after(async () => {
-  await s?.remove();
-  await d?.stop();
+const suite = daemonSuite({
+  checkpoints: { v1: { ref: "checkpoint/counter:v1" } },
+  setUp: async ({ d, checkpoints }) => {
+    await d.ctr(["images", "tag", checkpoints.v1.ref, "checkpoint/counter:latest"]);
+    args = {
+      checkpoint: "checkpoint/counter:latest",
+      address: d.address,
+      namespace: d.namespace,
+      logPath: path.join(d.logDir, "stack-counter.log"),
+      stopTimeoutSeconds: 1,
+      labels: { owner: "team-a" },
+    };
+    s = await newStack("restore-e2e", async () => {
+      const counter = new RestoredContainer("counter", args);
+      return { containerId: counter.containerId, pid: counter.pid, status: counter.status, digest: counter.checkpointDigest, plan: counter.plan };
+    });
+  },
+  tearDown: async () => s?.remove(),
 });
 
 /** The RestoredContainer's entry in the exported state. */
@@ -80,11 +59,11 @@ test("preview lists the resource with its restore plan and changes nothing on th
   const [step] = resourceSteps(events);
   assert.equal(step.op, "create");
   const inputs = step.new!.inputs as Record<string, unknown>;
-  assert.equal(inputs.checkpointDigest, v1.digest);
+  assert.equal(inputs.checkpointDigest, suite.checkpoints.v1.digest);
   const plan = inputs.plan as { step: string; [k: string]: unknown }[];
   assert.deepEqual(plan.map((p) => p.step), ["create-lease", "prepare-snapshot", "apply-rw-layer", "create-container", "release-lease", "create-task", "start-task"]);
   assert.match(String(plan.find((p) => p.step === "create-task")?.criuImage), /^sha256:/);
-  await assertInventoryUnchanged(d, baseline, "after preview", { settleMs: 0 });
+  await suite.assertUnchanged("after preview", { settleMs: 0 });
 });
 
 test("up restores the container: the counter continues from the checkpoint and outputs are filled", async () => {
@@ -93,14 +72,14 @@ test("up restores the container: the counter continues from the checkpoint and o
   const out = await outputsOf();
   assert.match(String(out.containerId), /^counter-[0-9a-f]{7}$/);
   assert.equal(out.status, "running");
-  assert.equal(out.digest, v1.digest);
+  assert.equal(out.digest, suite.checkpoints.v1.digest);
   assert.ok(Number(out.pid) > 0);
   const counts = await waitFor(() => {
     const n = readLog(String(args.logPath)).filter((l) => /^\d+$/.test(l)).map(Number);
     return n.length >= 2 ? n : undefined;
   }, 10_000, () => "restored counter output");
-  assert.ok(counts[0] > v1.countBefore && counts[0] <= v1.countAfter + 1, `resumed at ${counts[0]} (checkpoint between ${v1.countBefore} and ${v1.countAfter})`);
-  assert.equal(await taskStatus(d, String(out.containerId)), "RUNNING");
+  assert.ok(counts[0] > suite.checkpoints.v1.countBefore && counts[0] <= suite.checkpoints.v1.countAfter + 1, `resumed at ${counts[0]} (checkpoint between ${suite.checkpoints.v1.countBefore} and ${suite.checkpoints.v1.countAfter})`);
+  assert.equal(await taskStatus(suite.d, String(out.containerId)), "RUNNING");
 
   const again = await s.stack.preview();
   assert.equal(again.changeSummary.same, 2, "a second preview has no changes");
@@ -115,22 +94,22 @@ test("a label change is an in-place update: same container, same pid", async () 
   const out = await outputsOf();
   assert.equal(out.containerId, before.containerId);
   assert.equal(out.pid, before.pid);
-  const info = JSON.parse(await d.ctr(["containers", "info", String(out.containerId)])) as { Labels: Record<string, string> };
+  const info = JSON.parse(await suite.d.ctr(["containers", "info", String(out.containerId)])) as { Labels: Record<string, string> };
   assert.equal(info.Labels.owner, "team-b");
-  assert.equal(info.Labels["containerd-restore/checkpoint-digest"], v1.digest);
+  assert.equal(info.Labels["containerd-restore/checkpoint-digest"], suite.checkpoints.v1.digest);
 });
 
 test("removing the checkpoint image after the restore does not break later previews", async () => {
-  await d.ctr(["images", "rm", "checkpoint/counter:latest"]);
+  await suite.d.ctr(["images", "rm", "checkpoint/counter:latest"]);
   const preview = await s.stack.preview();
   assert.equal(preview.changeSummary.same, 2);
-  await d.ctr(["images", "tag", v1.ref, "checkpoint/counter:latest"]);
+  await suite.d.ctr(["images", "tag", suite.checkpoints.v1.ref, "checkpoint/counter:latest"]);
 });
 
 test("moving the tag to a newer checkpoint replaces the container; the old one is gone", async () => {
   const old = await outputsOf();
-  const v2 = await makeCheckpoint(d, { ref: "checkpoint/counter:v2", image: await importBaseImage(d), minCount: 20 });
-  await d.ctr(["images", "tag", "--force", v2.ref, "checkpoint/counter:latest"]);
+  const v2 = await makeCheckpoint(suite.d, { ref: "checkpoint/counter:v2", image: await importBaseImage(suite.d), minCount: 20 });
+  await suite.d.ctr(["images", "tag", "--force", v2.ref, "checkpoint/counter:latest"]);
 
   const { events, onEvent } = eventCollector();
   const preview = await s.stack.preview({ onEvent });
@@ -143,8 +122,8 @@ test("moving the tag to a newer checkpoint replaces the container; the old one i
   const out = await outputsOf();
   assert.equal(out.digest, v2.digest);
   assert.notEqual(out.containerId, old.containerId, "auto-named replacement gets a new id (create before delete)");
-  assert.equal(await taskStatus(d, String(old.containerId)), undefined);
-  await assert.rejects(d.ctr(["containers", "info", String(old.containerId)]), /not found/);
+  assert.equal(await taskStatus(suite.d, String(old.containerId)), undefined);
+  await assert.rejects(suite.d.ctr(["containers", "info", String(old.containerId)]), /not found/);
   const count = await readCountSettled(Number(out.pid));
   assert.ok(count >= v2.countBefore, `v2 restore counts from ${v2.countBefore}, saw ${count}`);
 });
@@ -152,8 +131,8 @@ test("moving the tag to a newer checkpoint replaces the container; the old one i
 test("refresh notices a container killed behind Pulumi's back, and one deleted", async () => {
   const out = await outputsOf();
   const id = String(out.containerId);
-  await d.ctr(["tasks", "kill", "-s", "SIGKILL", id]);
-  await waitFor(async () => ((await taskStatus(d, id)) === "STOPPED" ? true : undefined), 5000, () => `${id} stopped`);
+  await suite.d.ctr(["tasks", "kill", "-s", "SIGKILL", id]);
+  await waitFor(async () => ((await taskStatus(suite.d, id)) === "STOPPED" ? true : undefined), 5000, () => `${id} stopped`);
   const refresh = await s.stack.refresh();
   assert.equal(refresh.summary.resourceChanges?.update, 1, "refresh reports the drift");
   const resource = (await containerState())!;
@@ -168,10 +147,10 @@ test("refresh notices a container killed behind Pulumi's back, and one deleted",
   assert.equal(restored.status, "running");
 
   // Deleted entirely: refresh drops it from the state.
-  await d.ctr(["tasks", "kill", "-s", "SIGKILL", String(restored.containerId)]);
-  await waitFor(async () => ((await taskStatus(d, String(restored.containerId))) === "STOPPED" ? true : undefined), 5000, () => "stopped");
-  await d.ctr(["tasks", "rm", String(restored.containerId)]);
-  await d.ctr(["containers", "rm", String(restored.containerId)]);
+  await suite.d.ctr(["tasks", "kill", "-s", "SIGKILL", String(restored.containerId)]);
+  await waitFor(async () => ((await taskStatus(suite.d, String(restored.containerId))) === "STOPPED" ? true : undefined), 5000, () => "stopped");
+  await suite.d.ctr(["tasks", "rm", String(restored.containerId)]);
+  await suite.d.ctr(["containers", "rm", String(restored.containerId)]);
   const refreshed = await s.stack.refresh();
   assert.equal(refreshed.summary.resourceChanges?.delete, 1);
   assert.equal(await containerState(), undefined);
@@ -182,8 +161,8 @@ test("destroy leaves the daemon holding exactly what it held before the stack", 
   const result = await s.stack.destroy();
   assert.equal(result.summary.result, "succeeded");
   // The test's own second checkpoint and tag move are not the stack's doing.
-  await d.ctr(["images", "tag", "--force", v1.ref, "checkpoint/counter:latest"]);
-  await d.ctr(["images", "rm", "checkpoint/counter:v2"]);
-  await assertInventoryUnchanged(d, baseline, "after destroy");
-  assert.ok(fs.existsSync(d.dir));
+  await suite.d.ctr(["images", "tag", "--force", suite.checkpoints.v1.ref, "checkpoint/counter:latest"]);
+  await suite.d.ctr(["images", "rm", "checkpoint/counter:v2"]);
+  await suite.assertUnchanged("after destroy");
+  assert.ok(fs.existsSync(suite.d.dir));
 });

@@ -11,26 +11,12 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { promisify } from "node:util";
 import * as pulumi from "@pulumi/pulumi";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { RestoredContainer, type RestoredContainerArgs } from "../../sdk";
-import {
-  assertInventoryUnchanged,
-  generateTlsMaterial,
-  importBaseImage,
-  makeCheckpoint,
-  readLog,
-  startContainerd,
-  takeInventory,
-  taskStatus,
-  waitFor,
-  type Checkpoint,
-  type Inventory,
-  type PrivateContainerd,
-  type TlsMaterial,
-} from "../harness";
+import { daemonSuite, generateTlsMaterial, readLog, taskStatus, waitFor, type TlsMaterial } from "../harness";
 import { RESOURCE_TYPE, failureOf, newStack, resourceSteps, type TestStack } from "./stack";
 
 /** Pulumi's marker key of a secret value in state: `{ [SECRET_SIG]: SECRET_VALUE, ciphertext }`. */
@@ -38,44 +24,39 @@ const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
 
 let material: TlsMaterial;
-let d: PrivateContainerd;
-let checkpoint: Checkpoint;
-let baseline: Inventory;
 let s: TestStack;
 /** What the program declares: the TLS mode and the rest of the args. */
 let mode: "tls" | "plaintext" | "wrong-ca" = "tls";
 let logPath: string;
+
+const suite = daemonSuite({
+  daemon: async () => ({ tls: (material = await generateTlsMaterial()) }),
+  checkpoints: { counter: { ref: "checkpoint/secret-counter:v1" } },
+  setUp: async ({ d, checkpoints }) => {
+    logPath = path.join(d.logDir, "secret-counter.log");
+    s = await newStack("restore-secrets", async () => {
+      const args: RestoredContainerArgs = {
+        checkpoint: checkpoints.counter.ref,
+        address: d.tcpAddress!,
+        namespace: d.namespace,
+        logPath,
+        stopTimeoutSeconds: 1,
+      };
+      if (mode === "tls") args.tls = pulumi.secret(material.clientTls());
+      if (mode === "wrong-ca") args.tls = pulumi.secret({ ...material.clientTls(), ca: material.otherCa.certPem });
+      const counter = new RestoredContainer("counter", args);
+      return { containerId: counter.containerId, status: counter.status, pid: counter.pid };
+    });
+  },
+  tearDown: async () => {
+    await s?.remove();
+    material?.remove();
+  },
+});
+
 /** Everything the engine printed and emitted, over every operation of this file. */
 const printed: string[] = [];
 const events: EngineEvent[] = [];
-
-before(async () => {
-  material = await generateTlsMaterial();
-  d = await startContainerd({ tls: material });
-  const image = await importBaseImage(d);
-  checkpoint = await makeCheckpoint(d, { ref: "checkpoint/secret-counter:v1", image });
-  baseline = await takeInventory(d);
-  logPath = path.join(d.logDir, "secret-counter.log");
-  s = await newStack("restore-secrets", async () => {
-    const args: RestoredContainerArgs = {
-      checkpoint: checkpoint.ref,
-      address: d.tcpAddress!,
-      namespace: d.namespace,
-      logPath,
-      stopTimeoutSeconds: 1,
-    };
-    if (mode === "tls") args.tls = pulumi.secret(material.clientTls());
-    if (mode === "wrong-ca") args.tls = pulumi.secret({ ...material.clientTls(), ca: material.otherCa.certPem });
-    const counter = new RestoredContainer("counter", args);
-    return { containerId: counter.containerId, status: counter.status, pid: counter.pid };
-  });
-});
-
-after(async () => {
-  await s?.remove();
-  await d?.stop();
-  material?.remove();
-});
 
 /** Output and event options for an operation; everything lands in `printed` and `events`. */
 const watched = () => ({
@@ -145,8 +126,8 @@ test("preview of a plaintext tcp:// address without tls or insecure fails, namin
   mode = "plaintext";
   const message = await failureOf(s.stack.preview({ ...watched(), diff: true }));
   assert.match(message, /property address .*is plaintext TCP: give tls \(ca, cert, key\) for mutual TLS, or set insecure: true/);
-  assert.ok(message.includes(d.tcpAddress!), "the message names the address");
-  await assertInventoryUnchanged(d, baseline, "after the plaintext preview", { settleMs: 0 });
+  assert.ok(message.includes(suite.d.tcpAddress!), "the message names the address");
+  await suite.assertUnchanged("after the plaintext preview", { settleMs: 0 });
 });
 
 test("preview with a secret tls whose CA is wrong fails on address, and prints none of the secret", async () => {
@@ -165,12 +146,12 @@ test("up with tls as a secret restores the container over mutual TLS", async () 
   printed.push(result.stdout, result.stderr);
   const out = Object.fromEntries(Object.entries(await s.stack.outputs()).map(([k, v]) => [k, v.value]));
   assert.equal(out.status, "running");
-  assert.equal(await taskStatus(d, String(out.containerId)), "RUNNING");
+  assert.equal(await taskStatus(suite.d, String(out.containerId)), "RUNNING");
   const counts = await waitFor(() => {
     const n = readLog(logPath).filter((l) => /^\d+$/.test(l)).map(Number);
     return n.length >= 2 ? n : undefined;
   }, 10_000, () => "restored counter output");
-  assert.ok(counts[0] > checkpoint.countBefore && counts[0] <= checkpoint.countAfter + 1, `resumed at ${counts[0]}`);
+  assert.ok(counts[0] > suite.checkpoints.counter.countBefore && counts[0] <= suite.checkpoints.counter.countAfter + 1, `resumed at ${counts[0]}`);
   // The engine shows the secret as [secret] in the diff.
   assert.match(result.stdout, /tls\s*:\s*\[secret\]/);
 });
@@ -264,7 +245,7 @@ test("destroy tears down over TLS and leaves the daemon as it was; no output or 
   const result = await s.stack.destroy({ ...watched(), diff: true });
   assert.equal(result.summary.result, "succeeded");
   printed.push(result.stdout, result.stderr);
-  await assertInventoryUnchanged(d, baseline, "after destroy");
+  await suite.assertUnchanged("after destroy");
 
   const output = printed.join("\n");
   assert.ok(output.length > 0);

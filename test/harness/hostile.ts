@@ -24,9 +24,9 @@ function varint(n: number): Buffer {
 const lengthDelimited = (field: number, data: Buffer) => Buffer.concat([varint((field << 3) | 2), varint(data.length), data]);
 const varintField = (field: number, value: number) => Buffer.concat([varint(field << 3), varint(value)]);
 
-/** A serialized google.protobuf.Any. */
-export function anyBlob(typeUrl: string, value: Buffer): Buffer {
-  return Buffer.concat([lengthDelimited(1, Buffer.from(typeUrl)), lengthDelimited(2, value)]);
+/** A serialized google.protobuf.Any, encoded by hand: both fields are always written, even empty. */
+export function anyBlob(typeUrl: string, value: Buffer | string): Buffer {
+  return Buffer.concat([lengthDelimited(1, Buffer.from(typeUrl)), lengthDelimited(2, Buffer.from(value))]);
 }
 
 /** Reads field 2 (value) of a serialized Any. */

@@ -12,3 +12,4 @@ export { createTar, createOciLayoutTar, sha256Digest, blob, type TarEntry, type 
 export { runProcess, waitFor, sleep, pidAlive, listProcesses, mountsUnder, type ProcessResult, type ProcInfo } from "./proc";
 export { generateTlsMaterial, startTlsGateway, freeLoopbackPort, type TlsMaterial, type CertKeyPair, type TlsGateway } from "./tls";
 export { anyBlob, runcOptionsBlob, checkpointSpec, makeHostileCheckpoint, type HostileCheckpointOptions, type RuncOptionsFixture } from "./hostile";
+export { daemonSuite, DaemonSuite, type DaemonSuiteOptions } from "./suite";

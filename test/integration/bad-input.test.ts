@@ -5,59 +5,31 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import * as path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
+import { RestoreError, connect, inspect, planRestore, restore, teardown, type ContainerdClient, type RestoreErrorCode } from "../../provider/index";
 import {
-  RestoreError,
-  connect,
-  inspect,
-  planRestore,
-  restore,
-  teardown,
-  type ContainerdClient,
-  type RestoreErrorCode,
-} from "../../provider/index";
-import {
-  MediaType,
   assertInventoryUnchanged,
-  importBaseImage,
-  makeCheckpoint,
+  daemonSuite,
   makeCorruptedCriuCheckpoint,
   makeRecheckpointBugCheckpoint,
-  startContainerd,
+  MediaType,
   takeInventory,
   uniqueId,
   writeCustomIndex,
-  type BaseImage,
-  type Checkpoint,
   type ImageIndex,
-  type PrivateContainerd,
 } from "../harness";
 
 /** The restored shell is pid 1 of its namespace and ignores SIGTERM: keep the grace short. */
 const QUICK = { graceMs: 300 };
 
-let d: PrivateContainerd;
-let client: ContainerdClient;
-let image: BaseImage;
-let checkpoint: Checkpoint;
-let noTask: Checkpoint;
-
-before(async () => {
-  d = await startContainerd();
-  client = connect(d.address, { namespace: d.namespace });
-  image = await importBaseImage(d);
-  checkpoint = await makeCheckpoint(d, { ref: "checkpoint/good:v1", image });
-  noTask = await makeCheckpoint(d, { ref: "checkpoint/notask:v1", image, task: false });
-});
-
-after(async () => {
-  client?.close();
-  await d?.stop();
+const suite = daemonSuite({
+  connect: (d) => connect(d.address, { namespace: d.namespace }),
+  checkpoints: { good: { ref: "checkpoint/good:v1" }, noTask: { ref: "checkpoint/notask:v1", task: false } },
 });
 
 /** A copy of the good checkpoint's index with `edit` applied. */
 function editedIndex(edit: (index: ImageIndex) => void): ImageIndex {
-  const index = structuredClone(checkpoint.index);
+  const index = structuredClone(suite.checkpoints.good.index);
   edit(index);
   return index;
 }
@@ -72,8 +44,8 @@ async function assertRefused(
   message: RegExp,
   options: { live?: boolean; restoreRw?: boolean; id?: string; via?: ContainerdClient } = {},
 ): Promise<RestoreError> {
-  const c = options.via ?? client;
-  const before = await takeInventory(d);
+  const c = options.via ?? suite.client;
+  const before = await takeInventory(suite.d);
   const err = await (async () => {
     try {
       const plan = await planRestore(c, ref, options);
@@ -86,7 +58,7 @@ async function assertRefused(
   assert.ok(err instanceof RestoreError, `expected a RestoreError, got ${err}`);
   assert.equal(err.code, code, err.message);
   assert.match(err.message, message);
-  await assertInventoryUnchanged(d, before, `after refused ${ref}`);
+  await assertInventoryUnchanged(suite.d, before, `after refused ${ref}`);
   return err;
 }
 
@@ -96,27 +68,27 @@ describe("bad checkpoints are refused before anything changes", () => {
   });
 
   test("an image that is not a checkpoint (the base image)", async () => {
-    await assertRefused(image.name, "not-a-checkpoint", /not a checkpoint/);
+    await assertRefused(suite.image.name, "not-a-checkpoint", /not a checkpoint/);
   });
 
   test("a checkpoint made without --task (no CRIU image, no spec)", async () => {
-    await assertRefused(noTask.ref, "incomplete-checkpoint", /without --task/);
+    await assertRefused(suite.checkpoints.noTask.ref, "incomplete-checkpoint", /without --task/);
   });
 
   test("containerd 1.6's re-checkpoint bug (second index lacks CRIU and config entries)", async () => {
-    const bug = await makeRecheckpointBugCheckpoint(d, "checkpoint/twice:v1", "checkpoint/twice:v2", image);
+    const bug = await makeRecheckpointBugCheckpoint(suite.d, "checkpoint/twice:v1", "checkpoint/twice:v2", suite.image);
     await assertRefused(bug.second.ref, "incomplete-checkpoint", /re-checkpoint bug/);
   });
 
   test("an index with a spec but no CRIU entry, restored live", async () => {
-    const { ref } = await writeCustomIndex(d, "checkpoint/nocriu:v1", editedIndex((i) => {
+    const { ref } = await writeCustomIndex(suite.d, "checkpoint/nocriu:v1", editedIndex((i) => {
       i.manifests = i.manifests.filter((m) => m.mediaType !== MediaType.criuCheckpoint);
     }));
     await assertRefused(ref, "no-criu-image", /no CRIU image.*live restore impossible/);
   });
 
   test("an index whose CRIU entry points at a blob the daemon lacks", async () => {
-    const { ref } = await writeCustomIndex(d, "checkpoint/noblob:v1", editedIndex((i) => {
+    const { ref } = await writeCustomIndex(suite.d, "checkpoint/noblob:v1", editedIndex((i) => {
       const criu = i.manifests.find((m) => m.mediaType === MediaType.criuCheckpoint)!;
       criu.digest = `sha256:${"0".repeat(64)}`;
     }));
@@ -124,19 +96,19 @@ describe("bad checkpoints are refused before anything changes", () => {
   });
 
   test("an index that is not JSON", async () => {
-    const { ref } = await writeCustomIndex(d, "checkpoint/notjson:v1", "{ this is not json");
+    const { ref } = await writeCustomIndex(suite.d, "checkpoint/notjson:v1", "{ this is not json");
     await assertRefused(ref, "index-not-json", /is not JSON/);
   });
 
   test("an index with a malformed entry names the entry", async () => {
-    const { ref } = await writeCustomIndex(d, "checkpoint/badentry:v1", editedIndex((i) => {
+    const { ref } = await writeCustomIndex(suite.d, "checkpoint/badentry:v1", editedIndex((i) => {
       (i.manifests[2] as { digest: unknown }).digest = 42;
     }));
     await assertRefused(ref, "index-invalid", /manifests\[2\]\.digest/);
   });
 
   test("a checkpoint whose base image is absent from the daemon", async () => {
-    const { ref } = await writeCustomIndex(d, "checkpoint/noimage:v1", editedIndex((i) => {
+    const { ref } = await writeCustomIndex(suite.d, "checkpoint/noimage:v1", editedIndex((i) => {
       i.annotations!["org.opencontainers.image.ref.name"] = "localhost/not/here:1";
     }));
     await assertRefused(ref, "base-image-missing", /base image localhost\/not\/here:1 .* not on the daemon/);
@@ -144,25 +116,25 @@ describe("bad checkpoints are refused before anything changes", () => {
 
   test("a plan made before still notices a base image that went away (decoded blobs are cached, daemon state is not)", async () => {
     const alias = "localhost/restore-test/alias:1";
-    await d.ctr(["images", "tag", image.name, alias]);
-    const { ref } = await writeCustomIndex(d, "checkpoint/alias:v1", editedIndex((i) => {
+    await suite.d.ctr(["images", "tag", suite.image.name, alias]);
+    const { ref } = await writeCustomIndex(suite.d, "checkpoint/alias:v1", editedIndex((i) => {
       i.annotations!["org.opencontainers.image.ref.name"] = alias;
     }));
-    const first = await planRestore(client, ref);
-    assert.deepEqual(await planRestore(client, ref), first, "a second plan is the same");
-    await d.ctr(["images", "rm", alias]);
+    const first = await planRestore(suite.client, ref);
+    assert.deepEqual(await planRestore(suite.client, ref), first, "a second plan is the same");
+    await suite.d.ctr(["images", "rm", alias]);
     await assertRefused(ref, "base-image-missing", /base image localhost\/restore-test\/alias:1/);
   });
 
   test("a snapshotter that is not loaded", async () => {
-    const { ref } = await writeCustomIndex(d, "checkpoint/zfs:v1", editedIndex((i) => {
+    const { ref } = await writeCustomIndex(suite.d, "checkpoint/zfs:v1", editedIndex((i) => {
       i.annotations!["io.containerd.checkpoint.snapshotter"] = "zfs";
     }));
     await assertRefused(ref, "snapshotter-unavailable", /snapshotter zfs/);
   });
 
   test("a snapshotter in which the base image is not unpacked", async () => {
-    const { ref } = await writeCustomIndex(d, "checkpoint/native:v1", editedIndex((i) => {
+    const { ref } = await writeCustomIndex(suite.d, "checkpoint/native:v1", editedIndex((i) => {
       i.annotations!["io.containerd.checkpoint.snapshotter"] = "native";
     }));
     await assertRefused(ref, "base-image-not-unpacked", /not unpacked in snapshotter native/);
@@ -171,7 +143,7 @@ describe("bad checkpoints are refused before anything changes", () => {
   test("a spec blob that is not a serialized spec", async () => {
     const junk = Buffer.from("definitely not a protobuf Any");
     const { ref } = await writeCustomIndex(
-      d,
+      suite.d,
       "checkpoint/badspec:v1",
       editedIndex((i) => {
         const config = i.manifests.find((m) => m.mediaType === MediaType.checkpointConfig)!;
@@ -186,26 +158,26 @@ describe("bad checkpoints are refused before anything changes", () => {
 
 describe("bad restore requests are refused without debris", () => {
   test("an invalid id", async () => {
-    await assertRefused(checkpoint.ref, "invalid-id", /id "a\/b" must be letters/, { id: "a/b" });
+    await assertRefused(suite.checkpoints.good.ref, "invalid-id", /id "a\/b" must be letters/, { id: "a/b" });
   });
 
   test("an id over 76 characters", async () => {
-    await assertRefused(checkpoint.ref, "invalid-id", /at most 76/, { id: "x".repeat(77) });
+    await assertRefused(suite.checkpoints.good.ref, "invalid-id", /at most 76/, { id: "x".repeat(77) });
   });
 
   test("an id already in use leaves the running container untouched", async () => {
     const id = uniqueId("taken");
-    const first = await restore(client, await planRestore(client, checkpoint.ref), { id });
-    await assertRefused(checkpoint.ref, "id-in-use", new RegExp(`id ${id} is in use`), { id });
-    const again = await inspect(client, id);
+    const first = await restore(suite.client, await planRestore(suite.client, suite.checkpoints.good.ref), { id });
+    await assertRefused(suite.checkpoints.good.ref, "id-in-use", new RegExp(`id ${id} is in use`), { id });
+    const again = await inspect(suite.client, id);
     assert.equal(again?.status, "running");
     assert.equal(again?.pid, first.pid);
-    await teardown(client, id, QUICK);
+    await teardown(suite.client, id, QUICK);
   });
 
   test("a daemon socket that does not exist", async () => {
-    const absent = connect(path.join(d.dir, "absent.sock"), { namespace: d.namespace });
-    const err = await assertRefused(checkpoint.ref, "daemon-unreachable", /cannot reach containerd at .*absent\.sock/, { via: absent });
+    const absent = connect(path.join(suite.d.dir, "absent.sock"), { namespace: suite.d.namespace });
+    const err = await assertRefused(suite.checkpoints.good.ref, "daemon-unreachable", /cannot reach containerd at .*absent\.sock/, { via: absent });
     assert.equal(err.code, "daemon-unreachable");
     absent.close();
   });
@@ -213,7 +185,7 @@ describe("bad restore requests are refused without debris", () => {
 
 describe("a restore that fails inside CRIU", () => {
   test("leaves nothing behind and reports restore.log lines", async () => {
-    const { ref } = await makeCorruptedCriuCheckpoint(d, checkpoint, "checkpoint/corrupt:v1");
+    const { ref } = await makeCorruptedCriuCheckpoint(suite.d, suite.checkpoints.good, "checkpoint/corrupt:v1");
     const err = await assertRefused(ref, "criu-failed", /restore\.log/);
     assert.equal(err.step, "start-task");
     assert.ok(err.restoreLog && err.restoreLog.length > 0, "restore.log tail is attached");

@@ -5,40 +5,26 @@
  * and teardown clears what a restore killed mid-way left (lease, snapshot).
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { ContainerdError, RestoreError, connect, inspect, planRestore, restore, teardown, type ContainerdClient } from "../../provider/index";
-import {
-  assertInventoryUnchanged,
-  diffInventory,
-  importBaseImage,
-  makeCheckpoint,
-  startContainerd,
-  takeInventory,
-  type Checkpoint,
-  type Inventory,
-  type PrivateContainerd,
-} from "../harness";
+import { daemonSuite } from "../harness";
 import { RESTORE_STEP_RPC, rpcPath, startFaultProxy, type FaultProxy } from "../harness/fault-proxy";
 
-let d: PrivateContainerd;
+const suite = daemonSuite({
+  checkpoints: { faults: { ref: "checkpoint/faults:v1" } },
+  // The library client talks through the proxy; the harness's ctr talks to the daemon itself.
+  setUp: async ({ d }) => {
+    proxy = await startFaultProxy(d);
+    client = connect(proxy.address, { namespace: d.namespace });
+  },
+  tearDown: async () => {
+    client?.close();
+    await proxy?.close();
+  },
+});
+
 let proxy: FaultProxy;
 let client: ContainerdClient;
-let checkpoint: Checkpoint;
-let baseline: Inventory;
-
-before(async () => {
-  d = await startContainerd();
-  checkpoint = await makeCheckpoint(d, { ref: "checkpoint/faults:v1", image: await importBaseImage(d) });
-  baseline = await takeInventory(d);
-  proxy = await startFaultProxy(d);
-  client = connect(proxy.address, { namespace: d.namespace });
-});
-
-after(async () => {
-  client?.close();
-  await proxy?.close();
-  await d?.stop();
-});
 
 /** Milliseconds between consecutive attempts of `method`. */
 function gaps(method: string): number[] {
@@ -95,7 +81,7 @@ test("NOT_FOUND is not retried: one attempt, from the daemon or injected", async
 
   proxy.reset();
   proxy.inject("images.Get", 1, 5, "image not found (injected)");
-  await assert.rejects(client.call("images.Get", { name: checkpoint.ref }), (err: unknown) => err instanceof ContainerdError && err.code === "not-found");
+  await assert.rejects(client.call("images.Get", { name: suite.checkpoints.faults.ref }), (err: unknown) => err instanceof ContainerdError && err.code === "not-found");
   assert.equal(proxy.attempts("images.Get"), 1, "an injected NOT_FOUND");
 });
 
@@ -104,11 +90,11 @@ test("a call that changes something is not retried on UNAVAILABLE: one attempt, 
   proxy.inject("leases.Create", 1);
   await assert.rejects(client.call("leases.Create", { id: "fault-test" }), (err: unknown) => err instanceof ContainerdError && err.code === "unavailable");
   assert.equal(proxy.attempts("leases.Create"), 1);
-  await assertInventoryUnchanged(d, baseline, "after a refused lease create", { settleMs: 0 });
+  await suite.assertUnchanged("after a refused lease create", { settleMs: 0 });
 });
 
 test("a dead daemon: read-only calls fail fast after their retries, and work again once it is back", async () => {
-  await d.kill();
+  await suite.d.kill();
   try {
     proxy.reset();
     const t0 = Date.now();
@@ -120,12 +106,12 @@ test("a dead daemon: read-only calls fail fast after their retries, and work aga
     });
     assert.ok(Date.now() - t0 < 5_000, `failed after ${Date.now() - t0} ms`);
     assert.equal(proxy.attempts("containers.List"), 4, "first attempt and three retries");
-    await assert.rejects(planRestore(client, checkpoint.ref), (err: unknown) => err instanceof RestoreError && err.code === "daemon-unreachable");
+    await assert.rejects(planRestore(client, suite.checkpoints.faults.ref), (err: unknown) => err instanceof RestoreError && err.code === "daemon-unreachable");
   } finally {
-    await d.start();
+    await suite.d.start();
   }
-  const plan = await planRestore(client, checkpoint.ref);
-  assert.equal(plan.checkpoint.digest, checkpoint.digest);
+  const plan = await planRestore(client, suite.checkpoints.faults.ref);
+  assert.equal(plan.checkpoint.digest, suite.checkpoints.faults.digest);
 });
 
 for (const [step, rpc] of [
@@ -133,7 +119,7 @@ for (const [step, rpc] of [
   ["prepare-snapshot", RESTORE_STEP_RPC["prepare-snapshot"]],
 ] as const) {
   test(`a restore killed after ${step} leaves a lease${step === "prepare-snapshot" ? " and a snapshot" : ""}; teardown of the id clears them`, async () => {
-    const plan = await planRestore(client, checkpoint.ref);
+    const plan = await planRestore(client, suite.checkpoints.faults.ref);
     const id = `killed-${step}`;
     proxy.reset();
     const fired = proxy.arm({ method: rpc, when: "after-response" });
@@ -143,14 +129,14 @@ for (const [step, rpc] of [
       return true;
     });
     await fired;
-    await d.start();
-    const debris = diffInventory(baseline, await takeInventory(d));
+    await suite.d.start();
+    const debris = await suite.debris();
     assert.ok(debris.some((line) => line.startsWith(`+ lease containerd-restore.restore.${id}.`)), `debris: ${debris}`);
     if (step === "prepare-snapshot") assert.ok(debris.includes(`+ snapshot(overlayfs) ${id} Active`), `debris: ${debris}`);
 
     const result = await teardown(client, id, { graceMs: 300 });
     assert.equal(result.existed, true);
-    await assertInventoryUnchanged(d, baseline, `after teardown of ${id}`);
+    await suite.assertUnchanged(`after teardown of ${id}`);
     assert.equal((await teardown(client, id)).existed, false, "idempotent");
   });
 }

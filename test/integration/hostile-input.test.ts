@@ -29,52 +29,39 @@ import { check } from "../../provider/pulumi/restored-container";
 import { validateInputs } from "../../provider/pulumi/inputs";
 import {
   Annotation,
-  MediaType,
+  anyBlob,
   assertInventoryUnchanged,
-  importBaseImage,
-  makeCheckpoint,
+  daemonSuite,
   makeLegacyCheckpoint,
-  startContainerd,
+  MediaType,
   takeInventory,
   uniqueId,
   writeCustomIndex,
-  type BaseImage,
-  type Checkpoint,
   type CustomIndexOptions,
   type Descriptor,
   type ImageIndex,
   type LegacyCheckpoint,
-  type PrivateContainerd,
 } from "../harness";
 
 const SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
 const MAX_INDEX_BYTES = 4 * 1024 * 1024;
 
-let d: PrivateContainerd;
-let client: ContainerdClient;
-let image: BaseImage;
-let checkpoint: Checkpoint;
 let legacy: LegacyCheckpoint;
 /** A plan of the good checkpoint: restore-option cases fail before using it. */
 let goodPlan: RestorePlan;
 
 const unhandled: unknown[] = [];
 const onUnhandled = (err: unknown): void => void unhandled.push(err);
+before(() => void process.on("unhandledRejection", onUnhandled));
+after(() => void process.off("unhandledRejection", onUnhandled));
 
-before(async () => {
-  process.on("unhandledRejection", onUnhandled);
-  d = await startContainerd();
-  client = connect(d.address, { namespace: d.namespace });
-  image = await importBaseImage(d);
-  checkpoint = await makeCheckpoint(d, { ref: "checkpoint/hostile-good:v1", image });
-  legacy = await makeLegacyCheckpoint(d, checkpoint, "checkpoint/hostile-legacy:v1");
-  goodPlan = await planRestore(client, checkpoint.ref);
-});
-
-after(async () => {
-  process.off("unhandledRejection", onUnhandled);
-  client?.close();
-  await d?.stop();
+const suite = daemonSuite({
+  connect: (d) => connect(d.address, { namespace: d.namespace }),
+  checkpoints: { good: { ref: "checkpoint/hostile-good:v1" } },
+  setUp: async ({ d, client, checkpoints }) => {
+    legacy = await makeLegacyCheckpoint(d, checkpoints.good, "checkpoint/hostile-legacy:v1");
+    goodPlan = await planRestore(client, checkpoints.good.ref);
+  },
 });
 
 // ---------------------------------------------------------------------------
@@ -84,24 +71,8 @@ const digestOf = (data: Buffer | string): string => `sha256:${createHash("sha256
 /** A digest no blob on the daemon has. */
 const absent = (what: string): string => digestOf(`hostile-input: never written: ${what}`);
 
-function varint(n: number): Buffer {
-  const bytes: number[] = [];
-  while (n > 0x7f) {
-    bytes.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  bytes.push(n);
-  return Buffer.from(bytes);
-}
-
-/** A google.protobuf.Any, encoded by hand (field 1 type_url, field 2 value); fields are always written, even empty. */
-function anyBlob(typeUrl: string, value: Buffer | string): Buffer {
-  const field = (tag: number, data: Buffer): Buffer => Buffer.concat([Buffer.from([tag]), varint(data.length), data]);
-  return Buffer.concat([field(0x0a, Buffer.from(typeUrl)), field(0x12, Buffer.from(value))]);
-}
-
 /** A copy of the good checkpoint's index with `edit` applied. */
-function edited(edit: (index: ImageIndex) => void, base: ImageIndex = checkpoint.index): ImageIndex {
+function edited(edit: (index: ImageIndex) => void, base: ImageIndex = suite.checkpoints.good.index): ImageIndex {
   const index = structuredClone(base);
   edit(index);
   return index;
@@ -136,7 +107,7 @@ const freshRef = (stem: string): string => `hostile/${stem}-${++refSerial}:v1`;
 /** Writes an image record for a hostile base image (manifest, list or anything) and returns its name. */
 async function writeBase(target: object | string, extra: Buffer[] = [], mediaType: string = MediaType.ociManifest): Promise<string> {
   const name = freshRef("base");
-  await writeCustomIndex(d, name, target, extra, { targetMediaType: mediaType });
+  await writeCustomIndex(suite.d, name, target, extra, { targetMediaType: mediaType });
   return name;
 }
 
@@ -144,7 +115,7 @@ const manifestJson = (config: { digest: string; size: number }) => ({
   schemaVersion: 2,
   mediaType: MediaType.ociManifest,
   config: { mediaType: MediaType.ociConfig, ...config },
-  layers: [{ mediaType: MediaType.ociLayerGzip, digest: image.layerDigest, size: 1 }],
+  layers: [{ mediaType: MediaType.ociLayerGzip, digest: suite.image.layerDigest, size: 1 }],
 });
 
 // ---------------------------------------------------------------------------
@@ -172,7 +143,7 @@ const cases: Case[] = [];
 let refused = 0;
 
 /** Plans and restores `ref` like a user would; an unexpected success is torn down and fails the case. */
-async function planAndRestore(ref: string, via: ContainerdClient = client, options: Partial<RestoreOptions> = {}): Promise<unknown> {
+async function planAndRestore(ref: string, via: ContainerdClient = suite.client, options: Partial<RestoreOptions> = {}): Promise<unknown> {
   const plan = await planRestore(via, ref);
   const result = await restore(via, plan, { id: uniqueId("hostile"), ...options });
   await teardown(via, result.id, { graceMs: 300 });
@@ -182,9 +153,9 @@ async function planAndRestore(ref: string, via: ContainerdClient = client, optio
 /** Inputs as the SDK sends them, valid except for `bad`. */
 function rawInputs(bad: Record<string, unknown>): Record<string, unknown> {
   return {
-    checkpoint: checkpoint.ref,
-    address: d.address,
-    namespace: d.namespace,
+    checkpoint: suite.checkpoints.good.ref,
+    address: suite.d.address,
+    namespace: suite.d.namespace,
     resourceName: "hostile",
     stopTimeoutSeconds: 1,
     ...bad,
@@ -220,7 +191,7 @@ for (const id of badIds) {
   cases.push({
     group: "container ids",
     name: `restore() with id ${show(id)}`,
-    attempt: () => restore(client, goodPlan, { id }),
+    attempt: () => restore(suite.client, goodPlan, { id }),
     expect: { restoreError: "invalid-id", subject: "id", message: `id "${id}"` },
   });
   cases.push({
@@ -247,9 +218,9 @@ for (const namespace of badNamespaces) {
     group: "namespaces",
     name: `planRestore over a client connected with namespace ${show(namespace)}`,
     attempt: async () => {
-      const bad = connect(d.address, { namespace });
+      const bad = connect(suite.d.address, { namespace });
       try {
-        return await planAndRestore(checkpoint.ref, bad);
+        return await planAndRestore(suite.checkpoints.good.ref, bad);
       } finally {
         bad.close();
       }
@@ -267,7 +238,7 @@ for (const namespace of ["bad/ns", "-lead"]) {
       group: "namespaces",
       name: `${what} over a client connected with namespace ${show(namespace)}`,
       attempt: async () => {
-        const bad = connect(d.address, { namespace });
+        const bad = connect(suite.d.address, { namespace });
         try {
           await call(bad);
         } finally {
@@ -307,7 +278,7 @@ for (const address of badAddresses) {
     group: "addresses",
     name: `connect(${show(address)})`,
     attempt: async () => {
-      connect(address, { namespace: d.namespace }).close();
+      connect(address, { namespace: suite.d.namespace }).close();
       assert.fail(`connect(${address}) accepted the address`);
     },
     expect: { containerdError: "invalid-argument", message: `address "${address}"` },
@@ -324,7 +295,7 @@ cases.push(
     group: "addresses",
     name: "plaintext tcp:// without tls or insecure (connect)",
     attempt: async () => {
-      connect("tcp://127.0.0.1:2375", { namespace: d.namespace }).close();
+      connect("tcp://127.0.0.1:2375", { namespace: suite.d.namespace }).close();
       assert.fail("connect accepted plaintext tcp://");
     },
     expect: { containerdError: "invalid-argument", message: /address "tcp:\/\/127\.0\.0\.1:2375": tcp:\/\/ needs TLS/ },
@@ -373,7 +344,7 @@ for (const [name, options, subject, message] of badOptions) {
   cases.push({
     group: "restore options",
     name,
-    attempt: () => restore(client, goodPlan, { id: uniqueId("hostile"), ...options }),
+    attempt: () => restore(suite.client, goodPlan, { id: uniqueId("hostile"), ...options }),
     expect: { restoreError: "invalid-option", subject, message },
   });
 }
@@ -389,7 +360,7 @@ function indexCase(
   cases.push({
     group: "checkpoint indexes",
     name,
-    setup: async () => (await writeCustomIndex(d, freshRef("index"), index(), extra(), options)).ref,
+    setup: async () => (await writeCustomIndex(suite.d, freshRef("index"), index(), extra(), options)).ref,
     attempt: (ref) => planAndRestore(ref),
     expect,
   });
@@ -398,8 +369,8 @@ const refusal = (restoreError: RestoreErrorCode | RestoreErrorCode[], subject: s
 
 // Not JSON / not an index.
 indexCase("index of NUL and control bytes", () => "\u0000\u0001\u0002\u001b[0m", refusal("index-not-json", /^checkpoint index /, /is not JSON/));
-indexCase("index cut off mid-way", () => JSON.stringify(checkpoint.index).slice(0, 200), refusal("index-not-json", /^checkpoint index /, /is not JSON/));
-indexCase("index with trailing garbage", () => `${JSON.stringify(checkpoint.index)} trailing`, refusal("index-not-json", /^checkpoint index /, /is not JSON/));
+indexCase("index cut off mid-way", () => JSON.stringify(suite.checkpoints.good.index).slice(0, 200), refusal("index-not-json", /^checkpoint index /, /is not JSON/));
+indexCase("index with trailing garbage", () => `${JSON.stringify(suite.checkpoints.good.index)} trailing`, refusal("index-not-json", /^checkpoint index /, /is not JSON/));
 indexCase("index in YAML", () => "schemaVersion: 2\nmanifests:\n  - mediaType: x\n", refusal("index-not-json", /^checkpoint index /, /is not JSON/));
 indexCase("index `null`", () => "null", refusal("index-invalid", "(top level)", /\(top level\)/));
 indexCase("index `[]`", () => "[]", refusal("index-invalid", "(top level)", /\(top level\)/));
@@ -453,10 +424,10 @@ cases.push({
   name: "an index over 4 MiB is refused before it is read",
   setup: async () => {
     const padded = edited((i) => void (i.annotations!["hostile.padding"] = "p".repeat(MAX_INDEX_BYTES)));
-    return (await writeCustomIndex(d, freshRef("huge"), padded)).ref;
+    return (await writeCustomIndex(suite.d, freshRef("huge"), padded)).ref;
   },
   attempt: async (ref) => {
-    const spy = connect(d.address, { namespace: d.namespace });
+    const spy = connect(suite.d.address, { namespace: suite.d.namespace });
     const streamed: string[] = [];
     const stream = spy.stream.bind(spy);
     spy.stream = ((method, request, options) => {
@@ -509,7 +480,7 @@ const baseCase = (name: string, build: () => Promise<string>, expect: Expect): v
   cases.push({
     group: "base images",
     name,
-    setup: async () => (await writeCustomIndex(d, freshRef("index"), basedOn(await build()))).ref,
+    setup: async () => (await writeCustomIndex(suite.d, freshRef("index"), basedOn(await build()))).ref,
     attempt: (ref) => planAndRestore(ref),
     expect,
   });
@@ -543,7 +514,7 @@ baseCase(
   "a base manifest list without this platform",
   () =>
     writeBase(
-      { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [{ mediaType: MediaType.ociManifest, digest: image.manifestDigest, size: 1, platform: { os: "linux", architecture: "hostile-arch" } }] },
+      { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [{ mediaType: MediaType.ociManifest, digest: suite.image.manifestDigest, size: 1, platform: { os: "linux", architecture: "hostile-arch" } }] },
       [],
       MediaType.ociIndex,
     ),
@@ -569,7 +540,7 @@ const checkCase = (name: string, index: () => object | string, reason: RegExp, e
   cases.push({
     group: "provider check",
     name,
-    setup: async () => (await writeCustomIndex(d, freshRef("check"), index(), extra())).ref,
+    setup: async () => (await writeCustomIndex(suite.d, freshRef("check"), index(), extra())).ref,
     attempt: (ref) => check({}, rawInputs({ checkpoint: ref })),
     expect: { checkFailure: "checkpoint", reason },
   });
@@ -613,7 +584,7 @@ for (const group of groups) {
     for (const c of cases.filter((x) => x.group === group)) {
       test(c.name, async () => {
         const ref = c.setup ? await c.setup() : "";
-        const inventory = await takeInventory(d);
+        const inventory = await takeInventory(suite.d);
         let threw = false;
         let outcome: unknown;
         try {
@@ -623,8 +594,8 @@ for (const group of groups) {
           outcome = err;
         }
         judge(c, threw, outcome);
-        assert.ok(d.pid !== undefined, "the daemon is still running");
-        await assertInventoryUnchanged(d, inventory, `after ${c.name}`);
+        assert.ok(suite.d.pid !== undefined, "the daemon is still running");
+        await assertInventoryUnchanged(suite.d, inventory, `after ${c.name}`);
         refused++;
       });
     }

@@ -14,47 +14,23 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { ContainerdError, RestoreError, connect, inspect, planRestore, restore, teardown } from "../../provider/index";
 import { check } from "../../provider/pulumi/restored-container";
 import { validateInputs } from "../../provider/pulumi/inputs";
-import {
-  assertInventoryUnchanged,
-  generateTlsMaterial,
-  importBaseImage,
-  makeCheckpoint,
-  readLog,
-  startContainerd,
-  takeInventory,
-  taskStatus,
-  uniqueId,
-  waitFor,
-  type Checkpoint,
-  type Inventory,
-  type PrivateContainerd,
-  type TlsMaterial,
-} from "../harness";
+import { daemonSuite, generateTlsMaterial, readLog, taskStatus, uniqueId, waitFor, type TlsMaterial } from "../harness";
 
 let material: TlsMaterial;
-let d: PrivateContainerd;
-let checkpoint: Checkpoint;
-let baseline: Inventory;
 
-before(async () => {
-  material = await generateTlsMaterial();
-  d = await startContainerd({ tls: material });
-  const image = await importBaseImage(d);
-  checkpoint = await makeCheckpoint(d, { ref: "checkpoint/tls-counter:v1", image });
-  baseline = await takeInventory(d);
+const suite = daemonSuite({
+  daemon: async () => ({ tls: (material = await generateTlsMaterial()) }),
+  checkpoints: { counter: { ref: "checkpoint/tls-counter:v1" } },
+  // The daemon keeps its own copy of the TLS files.
+  tearDown: async () => material?.remove(),
 });
 
-after(async () => {
-  await d?.stop();
-  material?.remove();
-});
-
-const tcp = () => d.tcpAddress!;
-const native = () => d.nativeTcpAddress!;
+const tcp = () => suite.d.tcpAddress!;
+const native = () => suite.d.nativeTcpAddress!;
 
 /** The error `promise` rejects with (it must reject). */
 async function rejection(promise: Promise<unknown>): Promise<Error> {
@@ -94,7 +70,7 @@ async function countingListener(): Promise<{ address: string; connections: () =>
 
 /** Asserts a refused connection: ContainerdError `unavailable` from the call, RestoreError `daemon-unreachable` from a plan, both naming the address. */
 async function assertRefused(address: string, tls: { ca: string; cert?: string; key?: string }, why: RegExp): Promise<void> {
-  const client = connect(address, { namespace: d.namespace, tls });
+  const client = connect(address, { namespace: suite.d.namespace, tls });
   try {
     const err = await rejection(client.call("version.Version", {}));
     assert.ok(err instanceof ContainerdError, `a ContainerdError, got ${err}`);
@@ -103,7 +79,7 @@ async function assertRefused(address: string, tls: { ca: string; cert?: string; 
     assert.ok(err.message.startsWith(`cannot reach containerd at ${address}: version.Version: `), err.message);
     assert.match(err.message, why);
 
-    const planErr = await rejection(planRestore(client, checkpoint.ref));
+    const planErr = await rejection(planRestore(client, suite.checkpoints.counter.ref));
     assert.ok(planErr instanceof RestoreError, `a RestoreError, got ${planErr}`);
     assert.equal(planErr.code, "daemon-unreachable");
     assert.ok(planErr.message.includes(`cannot reach containerd at ${address}`), planErr.message);
@@ -118,21 +94,21 @@ describe("the private daemon's TCP endpoints", () => {
     assert.match(tcp(), /^tcp:\/\/127\.0\.0\.1:\d+$/);
     assert.match(native(), /^tcp:\/\/127\.0\.0\.1:\d+$/);
     assert.notEqual(tcp(), native());
-    const config = fs.readFileSync(path.join(d.dir, "config.toml"), "utf8");
+    const config = fs.readFileSync(path.join(suite.d.dir, "config.toml"), "utf8");
     assert.match(config, new RegExp(`tcp_address = "${native().slice("tcp://".length)}"`));
     for (const key of ["tcp_tls_ca", "tcp_tls_cert", "tcp_tls_key"]) {
       const file = new RegExp(`${key} = "([^"]+)"`).exec(config)?.[1];
-      assert.ok(file && fs.existsSync(file) && file.startsWith(d.dir), `${key} names a file in the daemon dir: ${file}`);
+      assert.ok(file && fs.existsSync(file) && file.startsWith(suite.d.dir), `${key} names a file in the daemon dir: ${file}`);
     }
-    assert.match(fs.readFileSync(d.daemonLog, "utf8"), /setting up tls on tcp GRPC services/);
+    assert.match(fs.readFileSync(suite.d.daemonLog, "utf8"), /setting up tls on tcp GRPC services/);
   });
 });
 
 describe("mutual TLS with the right CA and client certificate", () => {
   test("version answers like on the unix socket; with serverName too", async () => {
-    const unix = connect(d.address, { namespace: d.namespace });
-    const overTls = connect(tcp(), { namespace: d.namespace, tls: material.clientTls() });
-    const named = connect(tcp(), { namespace: d.namespace, tls: { ...material.clientTls(), serverName: "localhost" } });
+    const unix = connect(suite.d.address, { namespace: suite.d.namespace });
+    const overTls = connect(tcp(), { namespace: suite.d.namespace, tls: material.clientTls() });
+    const named = connect(tcp(), { namespace: suite.d.namespace, tls: { ...material.clientTls(), serverName: "localhost" } });
     try {
       const expected = await unix.call("version.Version", {});
       assert.deepEqual(await overTls.call("version.Version", {}), expected);
@@ -145,22 +121,22 @@ describe("mutual TLS with the right CA and client certificate", () => {
   });
 
   test("plan, live restore, inspect and teardown run over TLS; the counter continues; nothing is left", async () => {
-    const client = connect(tcp(), { namespace: d.namespace, tls: material.clientTls() });
+    const client = connect(tcp(), { namespace: suite.d.namespace, tls: material.clientTls() });
     try {
-      const plan = await planRestore(client, checkpoint.ref);
-      assert.equal(plan.checkpoint.digest, checkpoint.digest);
+      const plan = await planRestore(client, suite.checkpoints.counter.ref);
+      assert.equal(plan.checkpoint.digest, suite.checkpoints.counter.digest);
       assert.ok(plan.criuImage && plan.criuImage.size > 0);
 
       const id = uniqueId("tls");
-      const logPath = path.join(d.logDir, `${id}.log`);
+      const logPath = path.join(suite.d.logDir, `${id}.log`);
       const result = await restore(client, plan, { id, logPath });
       assert.ok(result.pid > 0);
-      assert.equal(await taskStatus(d, id), "RUNNING", "ctr on the unix socket sees the task restored over TLS");
+      assert.equal(await taskStatus(suite.d, id), "RUNNING", "ctr on the unix socket sees the task restored over TLS");
       const counts = await waitFor(() => {
         const n = readLog(logPath).filter((l) => /^\d+$/.test(l)).map(Number);
         return n.length >= 2 ? n : undefined;
       }, 10_000, () => `counts in ${logPath}`);
-      assert.ok(counts[0] > checkpoint.countBefore && counts[0] <= checkpoint.countAfter + 1, `resumed at ${counts[0]}`);
+      assert.ok(counts[0] > suite.checkpoints.counter.countBefore && counts[0] <= suite.checkpoints.counter.countAfter + 1, `resumed at ${counts[0]}`);
       assert.equal((await inspect(client, id))?.status, "running");
 
       const down = await teardown(client, id, { graceMs: 300 });
@@ -169,25 +145,25 @@ describe("mutual TLS with the right CA and client certificate", () => {
     } finally {
       client.close();
     }
-    await assertInventoryUnchanged(d, baseline, "after a restore and teardown over TLS");
+    await suite.assertUnchanged("after a restore and teardown over TLS");
   });
 
   test("the provider's check plans over TLS (read-only)", async () => {
     const result = await check({}, {
-      checkpoint: checkpoint.ref,
+      checkpoint: suite.checkpoints.counter.ref,
       address: tcp(),
-      namespace: d.namespace,
+      namespace: suite.d.namespace,
       resourceName: "tls-check",
       tls: material.clientTls(),
     });
     assert.deepEqual(result.failures, undefined);
-    assert.equal(result.inputs?.checkpointDigest, checkpoint.digest);
-    await assertInventoryUnchanged(d, baseline, "after check", { settleMs: 0 });
+    assert.equal(result.inputs?.checkpointDigest, suite.checkpoints.counter.digest);
+    await suite.assertUnchanged("after check", { settleMs: 0 });
   });
 
   test("containerd's own tcp_address completes the TLS handshake but serves no containerd API: a clear error naming the address", async () => {
     await assertRefused(native(), material.clientTls(), /unknown service containerd\.services\.[a-z]+\.v1\.[A-Za-z]+: this endpoint does not serve containerd's API/);
-    const result = await check({}, { checkpoint: checkpoint.ref, address: native(), namespace: d.namespace, resourceName: "r", tls: material.clientTls() });
+    const result = await check({}, { checkpoint: suite.checkpoints.counter.ref, address: native(), namespace: suite.d.namespace, resourceName: "r", tls: material.clientTls() });
     assert.equal(result.failures?.[0]?.property, "address");
     assert.match(result.failures![0].reason, /does not serve containerd's API/);
   });
@@ -200,7 +176,7 @@ describe("refused TLS", () => {
     await assertRefused(tcp(), wrongCa, /self-signed certificate in certificate chain|unable to verify/);
     await assertRefused(native(), wrongCa, /unable to verify the first certificate/);
     // At check, the failure is on `address`.
-    const result = await check({}, { checkpoint: checkpoint.ref, address: tcp(), namespace: d.namespace, resourceName: "r", tls: wrongCa });
+    const result = await check({}, { checkpoint: suite.checkpoints.counter.ref, address: tcp(), namespace: suite.d.namespace, resourceName: "r", tls: wrongCa });
     assert.equal(result.failures?.[0]?.property, "address");
     assert.match(result.failures![0].reason, new RegExp(`cannot reach containerd at ${tcp()}: .*certificate`));
   });
@@ -232,7 +208,7 @@ describe("plaintext tcp://", () => {
   test("without insecure: true, connect refuses it before any I/O", async () => {
     const listener = await countingListener();
     try {
-      const err = thrown(() => connect(listener.address, { namespace: d.namespace }));
+      const err = thrown(() => connect(listener.address, { namespace: suite.d.namespace }));
       assert.ok(err instanceof ContainerdError, String(err));
       assert.equal(err.code, "invalid-argument");
       assert.equal(err.address, listener.address);
@@ -240,7 +216,7 @@ describe("plaintext tcp://", () => {
       assert.match(err.message, /TLS material|insecure: true/);
 
       // insecure: true is accepted, and still connects lazily.
-      const lazy = connect(listener.address, { namespace: d.namespace, insecure: true });
+      const lazy = connect(listener.address, { namespace: suite.d.namespace, insecure: true });
       await new Promise((resolve) => setTimeout(resolve, 200));
       lazy.close();
       assert.equal(listener.connections(), 0, "nothing was dialled");
@@ -250,7 +226,7 @@ describe("plaintext tcp://", () => {
   });
 
   test("at check, validateInputs fails on property address; with tls or insecure it passes", async () => {
-    const base = { checkpoint: checkpoint.ref, address: tcp(), namespace: d.namespace, resourceName: "plain" };
+    const base = { checkpoint: suite.checkpoints.counter.ref, address: tcp(), namespace: suite.d.namespace, resourceName: "plain" };
     const refused = validateInputs(base);
     assert.equal(refused.inputs, undefined);
     assert.equal(refused.failures.length, 1);
@@ -274,5 +250,5 @@ describe("plaintext tcp://", () => {
 });
 
 test("the daemon holds exactly what it held before the TLS tests", async () => {
-  await assertInventoryUnchanged(d, baseline, "after the TLS tests");
+  await suite.assertUnchanged("after the TLS tests");
 });
