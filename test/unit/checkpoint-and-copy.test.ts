@@ -4,21 +4,11 @@ import { describe, test } from "node:test";
 import { checkpointContainer, copyCheckpoint } from "../../provider";
 import { digestOf, type Descriptor } from "../../provider/containerd";
 import { MediaType } from "../../provider/checkpoint";
-import { RestoreError } from "../../provider/errors";
-import { daemonFailure, fakeDaemon, type Handlers } from "./fake-client";
+import { daemonFailure, fakeDaemon, restoreErrorOf, type Handlers } from "./fake-client";
 
 const BASE = "docker.io/library/busybox:1";
 const CRIU: Descriptor = { mediaType: MediaType.criuImage, digest: `sha256:${"c".repeat(64)}`, size: 600 };
 const SPEC: Descriptor = { mediaType: MediaType.checkpointConfig, digest: `sha256:${"d".repeat(64)}`, size: 60 };
-
-async function failureOf(work: Promise<unknown>): Promise<RestoreError> {
-  const err = await work.then(
-    () => assert.fail("succeeded"),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof RestoreError, String(err));
-  return err;
-}
 
 /** A daemon with one running container `app` on image BASE, whose task is in `status()`. */
 function checkpointDaemon(overrides: Handlers = {}, status: () => "RUNNING" | "PAUSED" | "STOPPED" = () => "PAUSED") {
@@ -71,7 +61,7 @@ describe("checkpointContainer", () => {
 
   test("a checkpoint without CRIU image fails checkpoint-task; the paused task is resumed and the lease released", async () => {
     const fake = checkpointDaemon({ "tasks.Checkpoint": () => ({ descriptors: [SPEC] }) });
-    const err = await failureOf(checkpointContainer(fake.client, "app", { ref: "checkpoint/app:1" }));
+    const err = await restoreErrorOf(checkpointContainer(fake.client, "app", { ref: "checkpoint/app:1" }));
     assert.equal(err.step, "checkpoint-task");
     assert.equal(err.code, "incomplete-checkpoint");
     assert.deepEqual(fake.log().slice(-3), ["tasks.Get", "tasks.Resume", "leases.Delete"]);
@@ -87,7 +77,7 @@ describe("checkpointContainer", () => {
       },
       () => "STOPPED",
     );
-    const err = await failureOf(checkpointContainer(fake.client, "app", { ref: "checkpoint/app:1", leaveRunning: false }));
+    const err = await restoreErrorOf(checkpointContainer(fake.client, "app", { ref: "checkpoint/app:1", leaveRunning: false }));
     assert.equal(err.step, "create-image");
     assert.ok(!fake.log().includes("tasks.Resume"), fake.log().join(", "));
   });
@@ -108,7 +98,7 @@ describe("checkpointContainer", () => {
 
   test("a ref that is taken is refused before the task is touched", async () => {
     const fake = checkpointDaemon();
-    const err = await failureOf(checkpointContainer(fake.client, "app", { ref: BASE }));
+    const err = await restoreErrorOf(checkpointContainer(fake.client, "app", { ref: BASE }));
     assert.equal(err.subject, "ref");
     assert.ok(!fake.log().some((m) => m.startsWith("tasks.")));
   });
@@ -186,7 +176,7 @@ describe("copyCheckpoint", () => {
   test("a layer that unpacks to the wrong diff id: its snapshot is removed, the lease is kept for the next try", async () => {
     const { source } = sourceWithCheckpoint();
     const target = emptyTarget(`sha256:${"9".repeat(64)}`);
-    const err = await failureOf(copyCheckpoint(source.client, target.client, "checkpoint/app:1"));
+    const err = await restoreErrorOf(copyCheckpoint(source.client, target.client, "checkpoint/app:1"));
     assert.equal(err.step, "apply-layer");
     assert.equal(err.code, "base-image-invalid");
     assert.deepEqual(target.log().slice(-2), ["diff.Apply@lease", "snapshots.Remove"]);
@@ -208,7 +198,7 @@ describe("copyCheckpoint", () => {
   test("a checkpoint that is not on the source is checkpoint-not-found, before the target is touched", async () => {
     const { source } = sourceWithCheckpoint();
     const target = emptyTarget("");
-    const err = await failureOf(copyCheckpoint(source.client, target.client, "checkpoint/none:1"));
+    const err = await restoreErrorOf(copyCheckpoint(source.client, target.client, "checkpoint/none:1"));
     assert.equal(err.code, "checkpoint-not-found");
     assert.deepEqual(target.log(), []);
   });

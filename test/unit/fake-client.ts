@@ -4,6 +4,8 @@
  * the lease it was made under. Like containerd's `fakeImage`, it implements only
  * what the steps use.
  */
+import assert from "node:assert/strict";
+import { RestoreError } from "../../provider/errors";
 import { ContainerdError, type ContainerdClient, type ContainerdErrorCode, type UnaryMethod, type UnaryMethods } from "../../provider/containerd";
 
 export interface RecordedCall {
@@ -22,6 +24,16 @@ export interface FakeDaemon {
   content: Map<string, Buffer>;
   /** `service.Method` of every call, with `@lease` when made under one. */
   log(): string[];
+}
+
+/** The RestoreError `work` rejects with; fails the test when it succeeds or throws anything else. */
+export async function restoreErrorOf(work: Promise<unknown>): Promise<RestoreError> {
+  const err = await work.then(
+    () => assert.fail("succeeded, but a RestoreError was expected"),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof RestoreError, `a RestoreError, not ${String(err)}`);
+  return err;
 }
 
 /** A ContainerdError as the client would throw it. */

@@ -1,11 +1,11 @@
 /** What the dynamic providers decide without a daemon: diffs, and parsing what check produced. No daemon. */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { RestoreError } from "../../provider/errors";
 import * as checkpoint from "../../provider/pulumi/checkpoint";
 import * as copy from "../../provider/pulumi/copy";
 import { UNKNOWN } from "../../provider/pulumi/inputs";
 import * as restored from "../../provider/pulumi/restored-container";
+import { restoreErrorOf } from "./fake-client";
 
 /** A RestoredContainer's state after a good create. */
 const state = {
@@ -77,25 +77,16 @@ describe("ContainerCheckpoint and CheckpointCopy diff", () => {
 });
 
 describe("create and update parse what check produced", () => {
-  const refusal = async (work: Promise<unknown>): Promise<RestoreError> => {
-    const err = await work.then(
-      () => assert.fail("accepted"),
-      (e: unknown) => e,
-    );
-    assert.ok(err instanceof RestoreError, String(err));
-    return err;
-  };
-
   test("create refuses inputs check would not have produced, naming the property, before any daemon call", async () => {
-    const err = await refusal(restored.create({ ...state, containerId: "a/b" }));
+    const err = await restoreErrorOf(restored.create({ ...state, containerId: "a/b" }));
     assert.equal(err.subject, "containerId");
     assert.match(err.message, /^create: property containerId: containerId "a\/b" must be letters/);
-    assert.match((await refusal(checkpoint.create({ containerId: "app", resourceName: "app" }))).message, /^create: property ref:/);
-    assert.match((await refusal(copy.create({ source: { ref: "c:1" }, resourceName: "c" }))).message, /^create: property target:/);
+    assert.match((await restoreErrorOf(checkpoint.create({ containerId: "app", resourceName: "app" }))).message, /^create: property ref:/);
+    assert.match((await restoreErrorOf(copy.create({ source: { ref: "c:1" }, resourceName: "c" }))).message, /^create: property target:/);
   });
 
   test("update refuses a bad label the same way check does", async () => {
-    const err = await refusal(restored.update("app-1234567", state, news({ labels: { "containerd-restore/mode": "x" } })));
+    const err = await restoreErrorOf(restored.update("app-1234567", state, news({ labels: { "containerd-restore/mode": "x" } })));
     assert.match(err.message, /written by the provider/);
   });
 

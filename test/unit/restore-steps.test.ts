@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import { RestoreError } from "../../provider/errors";
 import { describeRestore, resolveOptions, restore, type RestorePlan } from "../../provider/restore";
 import { containerRecord } from "../../provider/restore/steps";
-import { daemonFailure, fakeDaemon, type Handlers } from "./fake-client";
+import { daemonFailure, fakeDaemon, restoreErrorOf, type Handlers } from "./fake-client";
 import { evaluatePolicy } from "../../provider/policy";
 import { decodeRuncOptions } from "../../provider/containerd/runc-options";
 import { ctrRunSpec } from "./fixtures/ctr-run-spec";
@@ -53,15 +53,6 @@ const RESTORE_CALLS = [
   "tasks.Start",
 ];
 
-async function failureOf(work: Promise<unknown>): Promise<RestoreError> {
-  const err = await work.then(
-    () => assert.fail("succeeded"),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof RestoreError, String(err));
-  return err;
-}
-
 describe("restore over the transaction runner", () => {
   test("a live rw restore: snapshot, rw layer and container under the lease, then the task; the preview lists the same order", async () => {
     const fake = goodDaemon();
@@ -96,7 +87,7 @@ describe("restore over the transaction runner", () => {
       },
       "tasks.Get": () => ({ process: { containerId: "c1", id: "c1", pid: 0, status: "CREATED", exitStatus: 0 } }),
     });
-    const err = await failureOf(restore(fake.client, plan, { id: "c1" }));
+    const err = await restoreErrorOf(restore(fake.client, plan, { id: "c1" }));
     assert.equal(err.step, "start-task");
     assert.equal(err.code, "daemon-error");
     assert.match(err.message, /^start-task: tasks\.Start: shim died$/);
@@ -109,7 +100,7 @@ describe("restore over the transaction runner", () => {
         throw daemonFailure("internal", "containers.Create");
       },
     });
-    const err = await failureOf(restore(fake.client, plan, { id: "c1" }));
+    const err = await restoreErrorOf(restore(fake.client, plan, { id: "c1" }));
     assert.equal(err.step, "create-container");
     assert.deepEqual(fake.log().slice(4), ["snapshots.Remove", "leases.Delete"]);
   });
@@ -132,7 +123,7 @@ describe("restore over the transaction runner", () => {
         throw daemonFailure("already-exists", "snapshots.Prepare");
       },
     });
-    const err = await failureOf(restore(fake.client, plan, { id: "c1" }));
+    const err = await restoreErrorOf(restore(fake.client, plan, { id: "c1" }));
     assert.equal(err.code, "id-in-use");
     assert.equal(err.subject, "id");
     assert.equal(err.step, "prepare-snapshot");
@@ -157,7 +148,7 @@ describe("restore over the transaction runner", () => {
           throw daemonFailure("unknown", "tasks.Start", `criu failed: type RESTORE errno 0\nlog file: ${foreign}`);
         },
       });
-      const err = await failureOf(restore(fake.client, plan, { id: "c1" }));
+      const err = await restoreErrorOf(restore(fake.client, plan, { id: "c1" }));
       assert.equal(err.code, "criu-failed");
       assert.deepEqual(err.restoreLog, ["line 1", "line 2", "Error (criu/cr-restore.c:1): restore failed"]);
       assert.match(err.message, /restore\.log \(last 3 lines\)/);
@@ -172,7 +163,7 @@ describe("restore over the transaction runner", () => {
   test("a live restore of a checkpoint without CRIU image is refused before any call", async () => {
     const fake = goodDaemon();
     const { criuImage: _none, ...withoutCriu } = plan;
-    const err = await failureOf(restore(fake.client, withoutCriu, { id: "c1" }));
+    const err = await restoreErrorOf(restore(fake.client, withoutCriu, { id: "c1" }));
     assert.equal(err.code, "no-criu-image");
     assert.deepEqual(fake.log(), []);
   });

@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import type { ContainerdClient } from "../../provider/containerd";
 import { CleanupError, RestoreError, type StepName } from "../../provider/errors";
 import { runTransaction, type Step } from "../../provider/transaction";
-import { daemonFailure, fakeDaemon } from "./fake-client";
+import { daemonFailure, fakeDaemon, restoreErrorOf } from "./fake-client";
 
 /** A step that records its run and undo in `journal`, failing where told. */
 function recordingStep<I, O>(
@@ -30,16 +30,6 @@ function recordingStep<I, O>(
   };
 }
 
-async function failureOf(work: Promise<unknown>): Promise<RestoreError> {
-  try {
-    await work;
-  } catch (err) {
-    assert.ok(err instanceof RestoreError, `a RestoreError, not ${String(err)}`);
-    return err;
-  }
-  assert.fail("the transaction succeeded");
-}
-
 describe("transaction runner", () => {
   test("each step's output is the next one's input, and every step is timed in order", async () => {
     const journal: string[] = [];
@@ -59,7 +49,7 @@ describe("transaction runner", () => {
   test("a failed step undoes the finished ones newest first, with the outputs they returned", async () => {
     const journal: string[] = [];
     const { client } = fakeDaemon();
-    const err = await failureOf(
+    const err = await restoreErrorOf(
       runTransaction(client, async (tx) => {
         await tx.run(recordingStep("prepare-snapshot", journal, { output: "snapshot" }), {});
         await tx.run(recordingStep("create-container", journal, { output: "container" }), {});
@@ -74,7 +64,7 @@ describe("transaction runner", () => {
   test("the failed step itself is not undone; steps without undo are passed over", async () => {
     const journal: string[] = [];
     const { client } = fakeDaemon();
-    await failureOf(
+    await restoreErrorOf(
       runTransaction(client, async (tx) => {
         await tx.run(recordingStep("prepare-snapshot", journal, { output: 1 }), {});
         await tx.run(recordingStep("apply-rw-layer", journal, { noUndo: true }), {});
@@ -87,7 +77,7 @@ describe("transaction runner", () => {
   test("every undo failure is kept, in undo order, and the other undos still run", async () => {
     const journal: string[] = [];
     const { client } = fakeDaemon();
-    const err = await failureOf(
+    const err = await restoreErrorOf(
       runTransaction(client, async (tx) => {
         await tx.run(recordingStep("prepare-snapshot", journal, { output: 1, failUndo: new Error("snapshot busy") }), {});
         await tx.run(recordingStep("create-container", journal, { output: 2 }), {});
@@ -104,7 +94,7 @@ describe("transaction runner", () => {
   test("the original error is the cause, its code and subject survive, and the step names it", async () => {
     const { client } = fakeDaemon();
     const original = new RestoreError("id-in-use", "id c1 is in use", { subject: "id" });
-    const err = await failureOf(runTransaction(client, (tx) => tx.run(recordingStep("prepare-snapshot", [], { fail: original }), {})));
+    const err = await restoreErrorOf(runTransaction(client, (tx) => tx.run(recordingStep("prepare-snapshot", [], { fail: original }), {})));
     assert.equal(err.cause, original);
     assert.equal(err.code, "id-in-use");
     assert.equal(err.subject, "id");
@@ -113,17 +103,17 @@ describe("transaction runner", () => {
 
   test("a daemon that is gone maps to daemon-unreachable; any other daemon error to daemon-error", async () => {
     const { client } = fakeDaemon();
-    const gone = await failureOf(runTransaction(client, (tx) => tx.run(recordingStep("create-task", [], { fail: daemonFailure("unavailable", "tasks.Create") }), {})));
+    const gone = await restoreErrorOf(runTransaction(client, (tx) => tx.run(recordingStep("create-task", [], { fail: daemonFailure("unavailable", "tasks.Create") }), {})));
     assert.equal(gone.code, "daemon-unreachable");
     assert.ok(gone.cause instanceof Error && gone.cause.name === "ContainerdError");
-    const broken = await failureOf(runTransaction(client, (tx) => tx.run(recordingStep("create-task", [], { fail: daemonFailure("internal", "tasks.Create") }), {})));
+    const broken = await restoreErrorOf(runTransaction(client, (tx) => tx.run(recordingStep("create-task", [], { fail: daemonFailure("internal", "tasks.Create") }), {})));
     assert.equal(broken.code, "daemon-error");
   });
 
   test("an error between steps undoes what ran and names no step", async () => {
     const journal: string[] = [];
     const { client } = fakeDaemon();
-    const err = await failureOf(
+    const err = await restoreErrorOf(
       runTransaction(client, async (tx) => {
         await tx.run(recordingStep("prepare-snapshot", journal, { output: 1 }), {});
         throw new RestoreError("incomplete-checkpoint", "no CRIU image");
@@ -157,7 +147,7 @@ describe("the lease scope", () => {
         return {};
       },
     });
-    await failureOf(
+    await restoreErrorOf(
       runTransaction(fake.client, (tx) =>
         tx.withLease({ id: "l1" }, async (leased) => {
           await leased.run(recordingStep("prepare-snapshot", order, { output: 1 }), {});
@@ -193,7 +183,7 @@ describe("the lease scope", () => {
         throw daemonFailure("internal", "leases.Delete");
       },
     });
-    const err = await failureOf(
+    const err = await restoreErrorOf(
       runTransaction(fake.client, async (tx) => {
         await tx.withLease({ id: "l1" }, async () => undefined);
         await tx.run(recordingStep("start-task", [], { fail: new Error("late") }), {});
@@ -205,7 +195,7 @@ describe("the lease scope", () => {
 
   test("keepOnFailure leaves the lease for the next try, and still releases it on success", async () => {
     const failed = fakeDaemon();
-    await failureOf(runTransaction(failed.client, (tx) => tx.withLease({ id: "l1", keepOnFailure: true }, () => Promise.reject(new Error("cut")))));
+    await restoreErrorOf(runTransaction(failed.client, (tx) => tx.withLease({ id: "l1", keepOnFailure: true }, () => Promise.reject(new Error("cut")))));
     assert.deepEqual(failed.log(), ["leases.Create"]);
     const done = fakeDaemon();
     await runTransaction(done.client, (tx) => tx.withLease({ id: "l1", keepOnFailure: true }, async () => undefined));
@@ -218,7 +208,7 @@ describe("the lease scope", () => {
         throw daemonFailure("unavailable", "leases.Create");
       },
     });
-    const err = await failureOf(runTransaction(fake.client, (tx) => tx.withLease({ id: "l1" }, async () => undefined)));
+    const err = await restoreErrorOf(runTransaction(fake.client, (tx) => tx.withLease({ id: "l1" }, async () => undefined)));
     assert.equal(err.step, "create-lease");
     assert.equal(err.code, "daemon-unreachable");
     assert.deepEqual(fake.log(), ["leases.Create"]);
@@ -232,7 +222,7 @@ describe("the lease scope", () => {
       run: async () => undefined,
       undo: async (client) => void leases.push(client.lease),
     };
-    await failureOf(
+    await restoreErrorOf(
       runTransaction(fake.client, (tx) =>
         tx.withLease({ id: "l1" }, async (leased) => {
           await leased.run(step, {});
