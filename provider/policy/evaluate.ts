@@ -1,4 +1,5 @@
 import { posix } from "node:path";
+import type { RuncOptions } from "../containerd";
 import type { PolicyViolation } from "../errors";
 import type { Allowances, RestorePolicy, RuntimeOptionField } from "./allowances";
 import {
@@ -16,19 +17,7 @@ import {
 } from "./defaults";
 
 /** The runc runtime options a checkpoint carries, decoded (camelCase field names). */
-export interface RuncOptionsView {
-  noPivotRoot?: boolean;
-  noNewKeyring?: boolean;
-  shimCgroup?: string;
-  ioUid?: number;
-  ioGid?: number;
-  binaryName?: string;
-  root?: string;
-  criuPath?: string;
-  systemdCgroup?: boolean;
-  criuImagePath?: string;
-  criuWorkPath?: string;
-}
+export type RuncOptionsView = RuncOptions;
 
 /** What the policy reads: plain data decoded from the checkpoint, nothing fetched. */
 export interface PolicyInput {

@@ -3,21 +3,7 @@ import { RestoreError, checkpointContainer, imageDigest, inspect, removeImage } 
 import { withClient } from "./daemon";
 import { autoName, checkpointRefRule } from "./naming";
 import { z } from "zod";
-import {
-  checkedCheckpointInputsSchema,
-  checkpointInputsSchema,
-  daemonStateSchema,
-  isUnknown,
-  parseProperties,
-  sameValue,
-  validate,
-  type CheckFailure,
-  type CheckedCheckpointInputs,
-  type CheckpointInputs,
-  type PropertyBag,
-} from "./inputs";
-
-type Raw = PropertyBag;
+import { checkedCheckpointInputsSchema, checkpointInputsSchema, daemonStateSchema, isUnknown, parseProperties, sameValue, validate, type CheckFailure, type CheckedCheckpointInputs, type CheckpointInputs, type PropertyBag } from "./inputs";
 
 export type CheckpointOutputs = CheckedCheckpointInputs & {
   digest: string;
@@ -37,7 +23,7 @@ function refFor(inputs: CheckpointInputs, olds: Partial<CheckpointInputs>): stri
 }
 
 /** Validates, names the image, and (daemon reachable) checks that the container runs. */
-export async function check(olds: Raw, news: Raw): Promise<{ inputs?: Raw; failures?: CheckFailure[] }> {
+export async function check(olds: PropertyBag, news: PropertyBag): Promise<{ inputs?: PropertyBag; failures?: CheckFailure[] }> {
   const { inputs, failures } = validate(checkpointInputsSchema, news);
   if (!inputs) return { failures };
   const checked = { ...inputs, ref: refFor(inputs, olds as Partial<CheckpointInputs>), autoRef: inputs.ref === undefined };
@@ -64,13 +50,13 @@ export async function check(olds: Raw, news: Raw): Promise<{ inputs?: Raw; failu
 
 const REPLACE_KEYS = ["containerId", "ref", "address", "namespace", "leaveRunning", "includeRw"] as const;
 
-export async function diff(_id: string, olds: Raw, news: Raw) {
+export async function diff(_id: string, olds: PropertyBag, news: PropertyBag) {
   const replaces = REPLACE_KEYS.filter((k) => isUnknown(news[k]) || !sameValue(olds[k], news[k]));
   const updates = ["tls", "insecure"].filter((k) => !sameValue(olds[k], news[k]));
   return { changes: replaces.length + updates.length > 0, replaces, deleteBeforeReplace: news.autoRef === false };
 }
 
-export async function create(news: Raw): Promise<{ id: string; outs: CheckpointOutputs }> {
+export async function create(news: PropertyBag): Promise<{ id: string; outs: CheckpointOutputs }> {
   const inputs = parseProperties(checkedCheckpointInputsSchema, news, "create");
   const result = await withClient(inputs, (client) =>
     checkpointContainer(client, inputs.containerId, { ref: inputs.ref, leaveRunning: inputs.leaveRunning, includeRw: inputs.includeRw }),
@@ -82,20 +68,20 @@ export async function create(news: Raw): Promise<{ id: string; outs: CheckpointO
 }
 
 /** Refresh: an image that is gone leaves the state; a re-tagged one shows its new digest. */
-export async function read(id: string, props: Raw): Promise<{ id?: string; props?: Raw }> {
+export async function read(id: string, props: PropertyBag): Promise<{ id?: string; props?: PropertyBag }> {
   const olds = parseProperties(stateSchema, props, "refresh");
   const digest = await withClient(olds, (client) => imageDigest(client, olds.ref));
   if (!digest) return {};
   return { id, props: { ...props, digest } };
 }
 
-export async function update(_id: string, olds: Raw, news: Raw): Promise<{ outs: Raw }> {
+export async function update(_id: string, olds: PropertyBag, news: PropertyBag): Promise<{ outs: PropertyBag }> {
   const { tls, insecure } = parseProperties(checkedCheckpointInputsSchema, news, "update");
   return { outs: { ...olds, tls, insecure } };
 }
 
 /** Delete removes the image record; its content goes to containerd's GC. Use `retainOnDelete` to keep it. */
-export async function remove(_id: string, props: Raw): Promise<void> {
+export async function remove(_id: string, props: PropertyBag): Promise<void> {
   const olds = parseProperties(stateSchema, props, "delete");
   await withClient(olds, (client) => removeImage(client, olds.ref));
 }

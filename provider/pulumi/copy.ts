@@ -2,21 +2,7 @@
 import { RestoreError, copyCheckpoint, imageDigest, removeImage } from "../index";
 import { withClient } from "./daemon";
 import { z } from "zod";
-import {
-  checkedCopyInputsSchema,
-  copyInputsSchema,
-  daemonStateSchema,
-  isUnknown,
-  parseProperties,
-  sameValue,
-  unknownKeys,
-  validate,
-  type CheckFailure,
-  type CheckedCopyInputs,
-  type PropertyBag,
-} from "./inputs";
-
-type Raw = PropertyBag;
+import { checkedCopyInputsSchema, copyInputsSchema, daemonStateSchema, isUnknown, parseProperties, sameValue, unknownKeys, validate, type CheckFailure, type CheckedCopyInputs, type PropertyBag } from "./inputs";
 
 export type CopyOutputs = CheckedCopyInputs & {
   targetRef: string;
@@ -29,10 +15,10 @@ export type CopyOutputs = CheckedCopyInputs & {
 const stateSchema = z.object({ target: daemonStateSchema, targetRef: z.string(), digest: z.string() }).loose();
 
 /** Validates both ends and (source reachable) resolves the source ref, so a moved tag is a change. */
-export async function check(_olds: Raw, news: Raw): Promise<{ inputs?: Raw; failures?: CheckFailure[] }> {
+export async function check(_olds: PropertyBag, news: PropertyBag): Promise<{ inputs?: PropertyBag; failures?: CheckFailure[] }> {
   const { inputs, failures } = validate(copyInputsSchema, news, ["source", "target"]);
   if (!inputs) return { failures };
-  if (unknownKeys(news as Raw).has("source")) return { inputs };
+  if (unknownKeys(news as PropertyBag).has("source")) return { inputs };
   try {
     const digest = await withClient(inputs.source, (client) => imageDigest(client, inputs.source.ref));
     if (!digest) return { failures: [{ property: "source.ref", reason: `checkpoint image ${inputs.source.ref} not found on the source daemon (namespace ${inputs.source.namespace})` }] };
@@ -43,19 +29,19 @@ export async function check(_olds: Raw, news: Raw): Promise<{ inputs?: Raw; fail
   }
 }
 
-const endpoint = (d: Raw | undefined) => JSON.stringify(d ? { a: d.address, n: d.namespace, r: d.ref } : null);
+const endpoint = (d: PropertyBag | undefined) => JSON.stringify(d ? { a: d.address, n: d.namespace, r: d.ref } : null);
 
-export async function diff(_id: string, olds: Raw, news: Raw) {
+export async function diff(_id: string, olds: PropertyBag, news: PropertyBag) {
   const replaces = [
-    ...(isUnknown(news.source) || endpoint(olds.source as Raw) !== endpoint(news.source as Raw) ? ["source"] : []),
-    ...(isUnknown(news.target) || endpoint(olds.target as Raw) !== endpoint(news.target as Raw) ? ["target"] : []),
+    ...(isUnknown(news.source) || endpoint(olds.source as PropertyBag) !== endpoint(news.source as PropertyBag) ? ["source"] : []),
+    ...(isUnknown(news.target) || endpoint(olds.target as PropertyBag) !== endpoint(news.target as PropertyBag) ? ["target"] : []),
     ...(news.sourceDigest !== undefined && olds.digest !== news.sourceDigest ? ["sourceDigest"] : []),
   ];
   const credentials = !sameValue([olds.source, olds.target], [news.source, news.target]);
   return { changes: replaces.length > 0 || credentials, replaces, deleteBeforeReplace: false };
 }
 
-export async function create(news: Raw): Promise<{ id: string; outs: CopyOutputs }> {
+export async function create(news: PropertyBag): Promise<{ id: string; outs: CopyOutputs }> {
   const inputs = parseProperties(checkedCopyInputsSchema, news, "create");
   const targetRef = inputs.target.ref ?? inputs.source.ref;
   const result = await withClient(inputs.source, (source) =>
@@ -68,13 +54,13 @@ export async function create(news: Raw): Promise<{ id: string; outs: CopyOutputs
 }
 
 /** Refresh: a copy whose image is gone from the target leaves the state. */
-export async function read(id: string, props: Raw): Promise<{ id?: string; props?: Raw }> {
+export async function read(id: string, props: PropertyBag): Promise<{ id?: string; props?: PropertyBag }> {
   const olds = parseProperties(stateSchema, props, "refresh");
   const digest = await withClient(olds.target, (client) => imageDigest(client, olds.targetRef));
   return digest ? { id, props: { ...props, digest } } : {};
 }
 
-export async function update(_id: string, olds: Raw, news: Raw): Promise<{ outs: Raw }> {
+export async function update(_id: string, olds: PropertyBag, news: PropertyBag): Promise<{ outs: PropertyBag }> {
   const { source, target } = parseProperties(checkedCopyInputsSchema, news, "update");
   return { outs: { ...olds, source, target } };
 }
@@ -84,7 +70,7 @@ export async function update(_id: string, olds: Raw, news: Raw): Promise<{ outs:
  * may use it) — unless it now names another checkpoint: a replacement copy to the
  * same ref is created before this one is deleted.
  */
-export async function remove(_id: string, props: Raw): Promise<void> {
+export async function remove(_id: string, props: PropertyBag): Promise<void> {
   const olds = parseProperties(stateSchema, props, "delete");
   await withClient(olds.target, async (client) => {
     if ((await imageDigest(client, olds.targetRef)) === olds.digest) await removeImage(client, olds.targetRef);

@@ -19,19 +19,7 @@ import {
   type StepDescription,
 } from "../index";
 import type { SecuritySummary } from "../policy";
-import {
-  checkedInputsSchema,
-  containerIdFor,
-  daemonStateSchema,
-  isUnknown,
-  parseProperties,
-  sameValue,
-  validateInputs,
-  type CheckFailure,
-  type CheckedInputs,
-  type Inputs,
-  type PropertyBag,
-} from "./inputs";
+import { checkedInputsSchema, containerIdFor, daemonStateSchema, isUnknown, parseProperties, sameValue, validateInputs, type CheckFailure, type CheckedInputs, type Inputs, type PropertyBag } from "./inputs";
 import { withClient } from "./daemon";
 
 /** Outputs: the checked inputs (diff gets old outputs, not old inputs) plus what the daemon says. */
@@ -52,8 +40,6 @@ export type Outputs = CheckedInputs & {
   /** What the checkpoint was granted on the host (the restore policy's summary). */
   security: SecuritySummary;
 };
-
-type Raw = PropertyBag;
 
 /** Which input a restore error is about. */
 function propertyOf(err: RestoreError): string {
@@ -82,7 +68,7 @@ const DECIDE_LATER = ["checkpoint", "address", "namespace", "tls", "insecure", "
  * resolves the checkpoint against the daemon and plans the restore, so `pulumi
  * preview` shows the plan and fails before anything runs. Read-only.
  */
-export async function check(olds: Raw, news: Raw): Promise<{ inputs?: Raw; failures?: CheckFailure[] }> {
+export async function check(olds: PropertyBag, news: PropertyBag): Promise<{ inputs?: PropertyBag; failures?: CheckFailure[] }> {
   const { inputs, failures } = validateInputs(news);
   if (!inputs) return { failures };
   const checked: CheckedInputs = { ...inputs, containerId: containerIdFor(inputs, olds as Partial<CheckedInputs>) };
@@ -119,7 +105,7 @@ function ownerOf(inputs: Pick<Inputs, "resourceName" | "owner">): string {
 }
 
 /** A new resource must not take a container id that something else already uses. */
-async function assertNameFree(client: ReturnType<typeof connect>, checked: CheckedInputs, olds: Raw): Promise<void> {
+async function assertNameFree(client: ReturnType<typeof connect>, checked: CheckedInputs, olds: PropertyBag): Promise<void> {
   if (olds.containerId === checked.containerId) return; // ours, from an earlier run
   const existing = await inspect(client, checked.containerId);
   // On a replacement the engine checks again without olds: the container it replaces is ours.
@@ -139,7 +125,7 @@ const UPDATE_KEYS = ["checkpoint", "labels", "stopSignal", "stopTimeoutSeconds",
  * Replace when the container would differ (new checkpoint digest, id, daemon,
  * mode) or is no longer running; update in place for labels and teardown settings.
  */
-export async function diff(_id: string, olds: Raw, news: Raw) {
+export async function diff(_id: string, olds: PropertyBag, news: PropertyBag) {
   const replaces: string[] = REPLACE_KEYS.filter((key) => {
     if (key === "checkpointDigest" && news[key] === undefined) return isUnknown(news.checkpoint) || olds.checkpoint !== news.checkpoint;
     return isUnknown(news[key]) || !sameValue(olds[key], news[key]);
@@ -176,7 +162,7 @@ function outputsFrom(inputs: CheckedInputs, plan: RestorePlan, state: Pick<Conta
 }
 
 /** Restores the container; a failed restore leaves nothing on the daemon and nothing in state. */
-export async function create(news: Raw): Promise<{ id: string; outs: Outputs }> {
+export async function create(news: PropertyBag): Promise<{ id: string; outs: Outputs }> {
   const inputs = parseProperties(checkedInputsSchema, news, "create");
   return withClient(inputs, async (client) => {
     const plan = await planRestore(client, inputs.checkpoint, inputs);
@@ -223,7 +209,7 @@ const stateSchema = daemonStateSchema.extend({
 const keptStateSchema = z.object({ containerId: z.string(), checkpointDigest: z.string().optional() }).loose();
 
 /** Refresh: a vanished container leaves the state; a stopped one shows its status and exit status. */
-export async function read(id: string, props: Raw): Promise<{ id?: string; props?: Raw }> {
+export async function read(id: string, props: PropertyBag): Promise<{ id?: string; props?: PropertyBag }> {
   const olds = parseProperties(stateSchema, props, "refresh");
   // A restore that could not clean up stays failed, whatever is left of it (maybe only a lease and a
   // snapshot, no container): the next up replaces it, and its teardown clears the debris.
@@ -243,7 +229,7 @@ export async function read(id: string, props: Raw): Promise<{ id?: string; props
 }
 
 /** In place: labels and stop signal on the container; teardown settings in state. */
-export async function update(id: string, olds: Raw, news: Raw): Promise<{ outs: Raw }> {
+export async function update(id: string, olds: PropertyBag, news: PropertyBag): Promise<{ outs: PropertyBag }> {
   const previous = parseProperties(keptStateSchema, olds, "update (state)");
   const inputs = parseProperties(checkedInputsSchema, news, "update");
   await withClient(inputs, (client) => updateLabels(client, id, inputs.labels, inputs.stopSignal));
@@ -253,7 +239,7 @@ export async function update(id: string, olds: Raw, news: Raw): Promise<{ outs: 
 }
 
 /** Destroy: the idempotent teardown. */
-export async function remove(id: string, props: Raw): Promise<void> {
+export async function remove(id: string, props: PropertyBag): Promise<void> {
   const olds = parseProperties(stateSchema, props, "delete");
   await withClient(olds, (client) => teardown(client, id, { graceMs: olds.stopTimeoutSeconds * 1000, stopSignal: olds.stopSignal }));
 }
