@@ -20,7 +20,7 @@ import {
   type ContainerdClient,
 } from "../../provider/index";
 import { randomBytes } from "node:crypto";
-import { digestOf, readChunks, writeBlob } from "../../provider/containerd/content";
+import { digestOf, readChunks, writeBlob } from "../../provider/containerd";
 import {
   MediaType,
   assertInventoryUnchanged,

@@ -1,15 +1,14 @@
 /** Pure decoding: formats, entries, chain ids, addresses, specs, inputs. No daemon. */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { chainId } from "../../provider/checkpoint/chain-id";
-import { decodeCheckpointIndex, selectPlatform } from "../../provider/checkpoint/decode";
-import { parseAddress } from "../../provider/containerd/client";
-import { decodeMessage, encodeMessage, messageType } from "../../provider/containerd/proto";
+import { chainId, decodeCheckpointIndex } from "../../provider/checkpoint";
+import { selectPlatform } from "../../provider/checkpoint/decode";
+import { decodeMessage, encodeMessage, messageType, parseAddress } from "../../provider/containerd";
 import { RestoreError } from "../../provider/errors";
-import { specForContainer } from "../../provider/restore/steps/create-container";
+import { specForContainer } from "../../provider/restore/steps";
 import { containerIdFor, UNKNOWN, validateInputs } from "../../provider/pulumi/inputs";
 import { check } from "../../provider/pulumi/restored-container";
-import { invalidIdReason } from "../../provider/restore/rules";
+import { invalidIdReason } from "../../provider/restore";
 
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
 const entry = (mediaType: string, n: number, extra: object = {}) => ({ mediaType, digest: d(n), size: 10 * n, ...extra });

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
-import { stripControlCharacters } from "../../provider/containerd/sanitize";
+import { stripControlCharacters } from "../../provider/containerd";
 import { RESTORE_LOG_MAX_BYTES, createCriuWorkDir, readRestoreLogTail, removeCriuWorkDir } from "../../provider/restore/criu-log";
 
 const dirs: string[] = [];

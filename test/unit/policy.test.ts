@@ -11,7 +11,7 @@ import {
   type PolicyInput,
   type RestorePolicy,
 } from "../../provider/policy";
-import { decodeRuncOptions, encodeRuncOptions, fieldNumbers } from "../../provider/containerd/runc-options";
+import { decodeRuncOptions, encodeRuncOptions, fieldNumbers } from "../../provider/containerd";
 import { ctrRunSpec } from "./fixtures/ctr-run-spec";
 
 const RUNC = "io.containerd.runc.v2";

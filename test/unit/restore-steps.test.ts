@@ -9,7 +9,7 @@ import { describeRestore, resolveOptions, restore, type RestorePlan } from "../.
 import { containerRecord } from "../../provider/restore/steps";
 import { daemonFailure, fakeDaemon, restoreErrorOf, type Handlers } from "./fake-client";
 import { evaluatePolicy } from "../../provider/policy";
-import { decodeRuncOptions } from "../../provider/containerd/runc-options";
+import { decodeRuncOptions } from "../../provider/containerd";
 import { ctrRunSpec } from "./fixtures/ctr-run-spec";
 
 /** An ordinary container's spec (ctr run's): what the default restore policy admits. */
