@@ -1,4 +1,4 @@
-import { ContainerdError } from "./containerd/errors";
+import { ContainerdError, stripControls } from "./containerd/errors";
 
 /**
  * What went wrong in planning, restoring or tearing down, as a code to branch on.
@@ -21,6 +21,17 @@ export type RestoreErrorCode =
   | "missing-blob"
   | "malformed-spec"
   | "malformed-runtime-options"
+  // bounds on what a checkpoint (or a daemon) may make the provider read and decode
+  | "blob-too-large"
+  | "json-too-deep"
+  | "too-many-entries"
+  | "read-timeout"
+  // integrity: what was read is not what the descriptor names
+  | "digest-mismatch"
+  | "size-mismatch"
+  // ownership: a container or image that is not this resource's (or this project's)
+  | "not-owned"
+  | "target-ref-exists"
   // the base image and snapshotter on the daemon
   | "base-image-missing"
   | "base-image-invalid"
@@ -68,7 +79,8 @@ export class RestoreError extends Error {
       cleanupErrors?: readonly unknown[];
     } = {},
   ) {
-    super(message, { cause: options.cause });
+    // Messages quote checkpoint fields (image names, annotations, paths): never let one carry a terminal escape.
+    super(stripControls(message), { cause: options.cause });
     this.code = code;
     this.step = options.step;
     this.subject = options.subject;
