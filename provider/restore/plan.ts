@@ -19,10 +19,16 @@ import { MediaType, SPEC_TYPE_URL, hostPlatform } from "../checkpoint/media-type
 import { RestoreError, daemonError, type RestoreErrorCode } from "../errors";
 import { invalidIdReason } from "./identifiers";
 
-/** Checkpoint indexes are a few KB; anything this big is not one. */
-const MAX_INDEX_BYTES = 4 * 1024 * 1024;
-/** Specs, manifests, configs and option blobs are small too. */
-const MAX_SMALL_BLOB_BYTES = 16 * 1024 * 1024;
+/**
+ * Checkpoint indexes that containerd writes are under 2 KiB (five entries and three
+ * annotations): 512 KiB is 250 times that, and far below gRPC's 16 MiB message limit.
+ */
+export const MAX_INDEX_BYTES = 512 * 1024;
+/**
+ * Specs (a runc spec with a full seccomp profile is 20–40 KiB), manifests, image
+ * configs and runtime options: 1 MiB bounds what decoding one may cost (see json-limits.ts).
+ */
+export const MAX_SMALL_BLOB_BYTES = 1024 * 1024;
 
 /**
  * Everything a restore needs, resolved and checked against the daemon: plain data
@@ -70,7 +76,7 @@ async function notFoundAs<T>(call: Promise<T>, onNotFound: () => RestoreError): 
 
 
 async function readSmallBlob(client: ContainerdClient, entry: OciDescriptor, what: string): Promise<Buffer> {
-  return notFoundAs(readBlob(client, entry.digest, MAX_SMALL_BLOB_BYTES), () => missingBlob(entry, what));
+  return notFoundAs(readBlob(client, entry.digest, MAX_SMALL_BLOB_BYTES, { size: entry.size, what }), () => missingBlob(entry, what));
 }
 
 function missingBlob(entry: OciDescriptor, what: string): RestoreError {
@@ -290,7 +296,7 @@ export async function planRestore(
  * that every blob it names is in the content store.
  */
 async function decodeCheckpoint(client: ContainerdClient, ref: string, target: OciDescriptor): Promise<DecodedCheckpoint> {
-  const indexBytes = await notFoundAs(readBlob(client, target.digest, MAX_INDEX_BYTES), () => missingBlob(target, "checkpoint index"));
+  const indexBytes = await notFoundAs(readBlob(client, target.digest, MAX_INDEX_BYTES, { size: target.size, what: "checkpoint index" }), () => missingBlob(target, "checkpoint index"));
   const index = decodeCheckpointIndex(indexBytes, `${ref}@${target.digest}`);
   const [spec, runtimeOptions] = await Promise.all([
     readSpec(client, index.config!),
