@@ -1,18 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { closeLease, openLease } from "../../containerd/leases";
+import { LEASE_PREFIX, beginAttempt, endAttempt } from "../restore-leases";
 import type { RestoreContext, RestoreStep } from "./step";
 
-/** Restore leases are `containerd-restore.restore.<container id>.<8 hex>`: teardown finds a crashed restore's. */
-const LEASE_PREFIX = "containerd-restore.restore.";
-
-/** True when `leaseId` is the lease of a restore of container `id`. */
-export function isRestoreLeaseOf(leaseId: string, id: string): boolean {
-  const prefix = `${LEASE_PREFIX}${id}.`;
-  return leaseId.startsWith(prefix) && /^[0-9a-f]{8}$/.test(leaseId.slice(prefix.length));
-}
+export { isRestoreLeaseOf } from "../restore-leases";
 
 async function deleteLease(ctx: RestoreContext): Promise<void> {
   if (!ctx.lease) return;
+  // This attempt no longer needs it, even if the delete fails: a later teardown may take it.
+  endAttempt(ctx.lease);
   await closeLease(ctx.client, ctx.lease);
   ctx.lease = undefined;
 }
@@ -22,7 +18,13 @@ export const createLease: RestoreStep = {
   name: "create-lease",
   async run(ctx) {
     const id = `${LEASE_PREFIX}${ctx.options.id}.${randomBytes(4).toString("hex")}`;
-    await openLease(ctx.client, id);
+    const labels = beginAttempt(id);
+    try {
+      await openLease(ctx.client, id, { labels });
+    } catch (err) {
+      endAttempt(id);
+      throw err;
+    }
     ctx.lease = id;
   },
   undo: deleteLease,
