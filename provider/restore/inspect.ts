@@ -2,7 +2,8 @@ import type { ContainerdClient } from "../containerd/client";
 import { unlessNotFound } from "../containerd/errors";
 import type { TaskStatus, Timestamp } from "../containerd/types";
 import { Label, isReservedLabel } from "./labels";
-import { daemonError } from "../errors";
+import { RestoreError, daemonError } from "../errors";
+import { signalNumber } from "./teardown";
 
 export type ContainerStatus = "running" | "created" | "stopped" | "paused" | "pausing" | "unknown" | "no-task";
 
@@ -80,6 +81,16 @@ export async function updateLabels(
   labels: Record<string, string>,
   stopSignal?: string,
 ): Promise<void> {
+  // As restore does: the project's own labels (and containerd's stop signal, set from `stopSignal`) are not the caller's to set.
+  const reserved = Object.keys(labels).find(isReservedLabel);
+  if (reserved) throw new RestoreError("invalid-option", `labels must not set ${reserved}: this project writes it`, { subject: "labels" });
+  if (stopSignal !== undefined) {
+    try {
+      signalNumber(stopSignal);
+    } catch (err) {
+      throw new RestoreError("invalid-option", `stopSignal ${(err as Error).message}`, { subject: "stopSignal" });
+    }
+  }
   try {
     const { container } = await client.call("containers.Get", { id });
     const own = Object.entries(container.labels ?? {}).filter(([key]) => isReservedLabel(key) && key !== Label.stopSignal);
