@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { ContainerdError, toContainerdError } from "./errors";
 import { methodCodec } from "./proto";
+import { tlsMaterialProblems } from "./tls-material";
 import type {
   BidiStreamMethod,
   BidiStreamMethods,
@@ -115,6 +116,8 @@ function channelTarget(address: string, options: ConnectOptions): [string, grpc.
         address,
       );
     }
+    const problems = tlsMaterialProblems(options.tls);
+    if (problems.length > 0) throw new ContainerdError("invalid-argument", "connect", `address "${address}": ${problems.join("; ")}`, address);
     return [target, grpc.credentials.createSsl(Buffer.from(ca), key ? Buffer.from(key) : null, cert ? Buffer.from(cert) : null)];
   }
   if (options.insecure) return [target, grpc.credentials.createInsecure()];

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, MAX_ID_LENGTH, invalidIdReason, parseAddress } from "../index";
+import { tlsMaterialProblems } from "../containerd/tls-material";
 import { isReservedLabel } from "../restore/labels";
 import { signalNumber } from "../restore/teardown";
 
@@ -18,6 +19,15 @@ const imageRef = (field: string) =>
     .string({ error: `${field} is required: a checkpoint image ref (tag or name@sha256:…) in the daemon's image store` })
     .min(1, `${field} must not be empty`)
     .regex(/^\S+$/, `${field} must be an image ref without spaces (e.g. checkpoint/app:v1)`);
+
+/**
+ * Malformed material (key and certificate swapped, a key that is not the
+ * certificate's, corrupted PEM, expired) is a failure on `tls` at check, with
+ * the field in the reason, instead of OpenSSL's throw at the first connection.
+ */
+function checkTlsMaterial(tls: { ca: string; cert: string; key: string }, ctx: z.RefinementCtx): void {
+  for (const problem of tlsMaterialProblems(tls)) ctx.addIssue({ code: "custom", message: problem });
+}
 
 /** How to reach a daemon: shared by every resource. */
 const daemonFields = {
@@ -40,6 +50,7 @@ const daemonFields = {
       key: z.string().min(1, "tls.key must be a PEM private key"),
       serverName: z.string().optional(),
     })
+    .superRefine(checkTlsMaterial)
     .optional(),
   /** Allow plaintext tcp:// (no TLS). */
   insecure: z.boolean().default(false),
