@@ -9,6 +9,12 @@ export interface CheckpointCopyArgs {
   source: pulumi.Input<DaemonArgs & { ref: pulumi.Input<string> }>;
   /** Where it goes: daemon and (default the source's) image ref. */
   target: pulumi.Input<DaemonArgs & { ref?: pulumi.Input<string> }>;
+  /**
+   * When the target ref already exists on the target with another digest, move it to the
+   * checkpoint (and delete it with this resource). Default false: the copy is refused. The base
+   * image's name is never re-pointed. In place.
+   */
+  overwrite?: pulumi.Input<boolean>;
 }
 
 /**

@@ -8,11 +8,16 @@ import { decodeCheckpointIndex, type OciDescriptor, type Platform } from "../che
 import { MediaType, hostPlatform } from "../checkpoint/media-types";
 import { closeLease, openLease } from "../containerd/leases";
 import { RestoreError, daemonError } from "../errors";
-import { readBaseImage } from "../restore/plan";
+import { MAX_INDEX_BYTES, readBaseImage } from "../restore/plan";
+import { checkTargetRefs, createImageIfAbsent, putCheckpointRef } from "./target-refs";
 
 export interface CopyOptions {
   /** Image name on the target (default: the source ref). */
   targetRef?: string;
+  /** Move `targetRef` to the checkpoint when it exists on the target with another digest (default: refused, `target-ref-exists`). */
+  overwrite?: boolean;
+  /** The digest of the copy this one replaces: `targetRef` may be moved from it without `overwrite`. */
+  replaces?: string;
   /** Called after each blob that was copied or found present. */
   onBlob?(blob: { digest: string; size: number; bytesWritten: number; resumedAt: number; existed: boolean }): void;
 }
@@ -28,8 +33,6 @@ export interface CopyResult {
   blobsPresent: number;
   baseImage: { name: string; created: boolean; unpacked: boolean };
 }
-
-const MAX_METADATA_BYTES = 16 * 1024 * 1024;
 
 /** One blob to bring over, with the GC labels it must carry on the target. */
 interface BlobCopy {
@@ -67,15 +70,6 @@ async function copyBlob(source: ContainerdClient, target: ContainerdClient, blob
 
 async function setLabels(client: ContainerdClient, digest: string, labels: Record<string, string>): Promise<void> {
   await client.call("content.Update", { info: { digest, labels }, updateMask: { paths: Object.keys(labels).map((k) => `labels.${k}`) } });
-}
-
-async function putImage(client: ContainerdClient, name: string, target: Descriptor): Promise<void> {
-  try {
-    await client.call("images.Create", { image: { name, target } });
-  } catch (err) {
-    if (!isContainerdError(err, "already-exists")) throw err;
-    await client.call("images.Update", { image: { name, target }, updateMask: { paths: ["target"] } });
-  }
 }
 
 /**
@@ -128,7 +122,7 @@ export async function copyCheckpoint(source: ContainerdClient, target: Container
       throw err;
     });
     if (image.target.mediaType !== MediaType.ociIndex) throw new RestoreError("not-a-checkpoint", `${ref} is not a checkpoint: its target is ${image.target.mediaType}`);
-    const indexBytes = await readBlob(source, image.target.digest, MAX_METADATA_BYTES);
+    const indexBytes = await readBlob(source, image.target.digest, MAX_INDEX_BYTES, { size: image.target.size, what: "checkpoint index" });
     const index = decodeCheckpointIndex(indexBytes, `${ref}@${image.target.digest}`);
     const entries = (JSON.parse(indexBytes.toString("utf8")) as { manifests: Descriptor[] }).manifests;
     const platform = (index.criuImage as OciDescriptor | undefined)?.platform ?? hostPlatform();
@@ -136,6 +130,9 @@ export async function copyCheckpoint(source: ContainerdClient, target: Container
     const baseTarget =
       index.format === "modern" ? (await source.call("images.Get", { name: index.imageName })).image.target : (index.baseImage as Descriptor);
     const base = await baseImageBlobs(source, index.imageName, baseTarget, platform);
+    // Before anything is written: the names this copy will set on the target (never retargets one).
+    const refs = { targetRef, checkpoint: image.target, baseImage: { name: index.imageName, target: baseTarget, resolvedByName: index.format === "modern" }, overwrite: options.overwrite, replaces: options.replaces };
+    const { createBaseImage } = await checkTargetRefs(target, refs);
     const baseDigests = new Set(base.blobs.map((b) => b.descriptor.digest));
     const blobs: BlobCopy[] = [
       ...base.blobs,
@@ -156,10 +153,9 @@ export async function copyCheckpoint(source: ContainerdClient, target: Container
       if (!result.existed) blobsCopied++;
       options.onBlob?.(result);
     }
-    const baseImageExists = await unlessNotFound(target.call("images.Get", { name: index.imageName }));
-    if (!baseImageExists) await putImage(leased, index.imageName, baseTarget);
+    const baseImageCreated = createBaseImage && (await createImageIfAbsent(leased, index.imageName, baseTarget));
     const unpacked = await unpackBaseImage(leased, index.snapshotter, base.layers, base.diffIds, base.configDigest);
-    await putImage(leased, targetRef, image.target);
+    await putCheckpointRef(leased, refs);
     await closeLease(target, leaseId);
     return {
       sourceRef: ref,
@@ -168,7 +164,7 @@ export async function copyCheckpoint(source: ContainerdClient, target: Container
       bytesMoved,
       blobsCopied,
       blobsPresent: blobs.length - blobsCopied,
-      baseImage: { name: index.imageName, created: !baseImageExists, unpacked },
+      baseImage: { name: index.imageName, created: baseImageCreated, unpacked },
     };
   } catch (err) {
     throw daemonError(err);
