@@ -27,6 +27,7 @@ import {
   type Inputs,
 } from "./inputs";
 import { withClient } from "./daemon";
+import { MANAGED_BY } from "../restore/labels";
 
 /** Outputs: the checked inputs (diff gets old outputs, not old inputs) plus what the daemon says. */
 export interface Outputs extends CheckedInputs {
@@ -195,6 +196,31 @@ export async function create(news: Raw): Promise<{ id: string; outs: Outputs }> 
   });
 }
 
+/**
+ * Why the container named `state.id` is not this resource's: not restored by this
+ * project, owned by another stack or resource (the owner label), or restored from
+ * another checkpoint than the one in state. Undefined when it is ours.
+ */
+function foreignReason(state: ContainerState, olds: Pick<Outputs, "owner" | "resourceName" | "checkpointDigest">): string | undefined {
+  const { labels } = state;
+  if (labels[Label.managedBy] !== MANAGED_BY) return `container ${state.id} was not restored by pulumi-containerd-restore (no ${Label.managedBy} label)`;
+  if (labels[Label.owner] !== ownerOf(olds)) return `container ${state.id} belongs to ${JSON.stringify(labels[Label.owner] ?? "(no owner label)")}, not to ${JSON.stringify(ownerOf(olds))}`;
+  if (olds.checkpointDigest && state.checkpointDigest !== olds.checkpointDigest) {
+    return `container ${state.id} was restored from checkpoint ${state.checkpointDigest ?? "(unknown)"}, not ${olds.checkpointDigest} as this resource's was`;
+  }
+  return undefined;
+}
+
+/**
+ * A warning in the engine's output. The dynamic provider process has no engine
+ * connection for `log.warn`, which then writes `warning: …` to stderr; the engine
+ * passes a dynamic provider's stderr through as diagnostics.
+ */
+function warn(message: string): void {
+  // Loaded here, not at the top: the library's tests import this file without Pulumi running.
+  void (require("@pulumi/pulumi") as typeof import("@pulumi/pulumi")).log.warn(message);
+}
+
 /** Refresh: a vanished container leaves the state; a stopped one shows its status and exit status. */
 export async function read(id: string, props: Raw): Promise<{ id?: string; props?: Raw }> {
   const olds = props as unknown as Outputs;
@@ -203,6 +229,12 @@ export async function read(id: string, props: Raw): Promise<{ id?: string; props
   if (olds.status === "failed") return { id, props };
   const state = await withClient(olds, (client) => inspect(client, id));
   if (!state) return {};
+  // Same name, someone else's container (another stack's, or made by hand): ours is gone; never adopt theirs.
+  const foreign = foreignReason(state, olds);
+  if (foreign) {
+    warn(`RestoredContainer ${olds.resourceName}: ${foreign}; this resource's container is gone, and ${id} is left as it is`);
+    return {};
+  }
   const { exitStatus: _previous, ...rest } = olds;
   return {
     id,
@@ -224,10 +256,24 @@ export async function update(id: string, olds: Raw, news: Raw): Promise<{ outs: 
   return { outs: { ...previous, ...resolved, containerId: previous.containerId, checkpointDigest: previous.checkpointDigest } };
 }
 
-/** Destroy: the idempotent teardown. */
+/**
+ * Destroy: the idempotent teardown, of this resource's container only. A container
+ * of the same name that another stack or resource owns (or that this project did
+ * not restore) is left running, with a warning naming its owner.
+ */
 export async function remove(id: string, props: Raw): Promise<void> {
   const olds = props as unknown as Outputs;
-  await withClient(olds, (client) =>
-    teardown(client, id, { graceMs: (olds.stopTimeoutSeconds ?? 10) * 1000, stopSignal: olds.stopSignal }),
-  );
+  try {
+    await withClient(olds, (client) =>
+      teardown(client, id, {
+        graceMs: (olds.stopTimeoutSeconds ?? 10) * 1000,
+        stopSignal: olds.stopSignal,
+        owner: ownerOf(olds),
+        ...(olds.checkpointDigest ? { checkpointDigest: olds.checkpointDigest } : {}),
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof RestoreError && err.code === "not-owned")) throw err;
+    warn(`RestoredContainer ${olds.resourceName}: ${err.message.replace(/: teardown left it as it is; pass force: true.*$/, "")}; it is left running, and this resource is removed from the stack`);
+  }
 }
