@@ -1,4 +1,4 @@
-import { ContainerdError, stripControls } from "./containerd/errors";
+import { ContainerdError, stripTerminalControls } from "./containerd/errors";
 
 /**
  * What went wrong in planning, restoring or tearing down, as a code to branch on.
@@ -80,7 +80,7 @@ export class RestoreError extends Error {
     } = {},
   ) {
     // Messages quote checkpoint fields (image names, annotations, paths): never let one carry a terminal escape.
-    super(stripControls(message), { cause: options.cause });
+    super(stripTerminalControls(message), { cause: options.cause });
     this.code = code;
     this.step = options.step;
     this.subject = options.subject;

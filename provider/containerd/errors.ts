@@ -85,6 +85,18 @@ export function stripControls(text: string): string {
   return text.replace(ANSI_ESCAPE, "").replace(CONTROL, "");
 }
 
+/** What acts on a terminal: escapes, backspace, carriage return, DEL, C1 controls, bidi overrides. */
+const TERMINAL_CONTROL = /[\u0008\u000d\u001b\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * ANSI escape sequences and the characters that act on a terminal removed; other
+ * characters stay, so a message can still show a caller's bad input as given
+ * (an id with a NUL byte, a tab or a line break).
+ */
+export function stripTerminalControls(text: string): string {
+  return text.replace(ANSI_ESCAPE, "").replace(TERMINAL_CONTROL, "");
+}
+
 /**
  * Maps a grpc-js ServiceError (or anything thrown by a call) to a ContainerdError.
  * The daemon's message is sanitized here, at the client's error boundary, before
