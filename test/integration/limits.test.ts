@@ -282,6 +282,17 @@ describe("slow and hostile daemons (fake gRPC server)", () => {
     fake = undefined;
   });
 
+  test("a daemon that never answers Images.Get: the plan fails at the 10 s metadata deadline, naming the call", async () => {
+    fake = await startFakeDaemon({ "images.Get": () => new Promise(() => undefined) });
+    const result = await inChild("plan", "slow/checkpoint:v1", fake.address);
+    assert.equal(result.outcome.code, "daemon-error", JSON.stringify(result.outcome));
+    assert.match(String(result.outcome.message), /images\.Get: .*[Dd]eadline exceeded/);
+    assert.ok(result.ms >= 9_500 && result.ms < 12_000, `${result.ms.toFixed(0)} ms`);
+    figures.push(`daemon silent on Images.Get: daemon-error (deadline exceeded) in ${result.ms.toFixed(0)} ms (bound 12000 ms), peak RSS ${mib(result.peakKiB)}`);
+    await fake.stop();
+    fake = undefined;
+  });
+
   test("a daemon that sends more than the descriptor's size: size-mismatch at once", async () => {
     fake = await startFakeDaemon({
       "images.Get": imagesGet,
