@@ -30,8 +30,8 @@ export interface TeardownResult {
   exitStatus?: number;
   /** True when the stop signal was not enough and SIGKILL was sent. */
   killed: boolean;
-  /** Restore leases of this id left alone: a restore attempt (here or in another process) still holds them. */
-  leasesLeft: string[];
+  /** Restore leases of this id left alone (absent when none): a restore attempt, here or in another process, still holds them. */
+  leasesLeft?: string[];
 }
 
 const SIGKILL = 9;
@@ -154,7 +154,7 @@ export async function teardown(client: ContainerdClient, id: string, options: Te
       existed: hadContainer || hadTask || hadSnapshot || leases.deleted,
       exitStatus: stopped.exitStatus,
       killed: stopped.killed,
-      leasesLeft: leases.left,
+      ...(leases.left.length > 0 ? { leasesLeft: leases.left } : {}),
     };
   } catch (err) {
     throw daemonError(err);
