@@ -47,7 +47,7 @@ export class CheckpointCopy extends pulumi.dynamic.Resource {
     super(
       checkpointCopyProvider,
       name,
-      { ...args, resourceName: name, targetRef: undefined, digest: undefined, bytesMoved: undefined, blobsCopied: undefined },
+      { ...args, resourceName: name, owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, targetRef: undefined, digest: undefined, bytesMoved: undefined, blobsCopied: undefined },
       withSecretTls(opts, ["source", "target"]),
       "containerd",
       "CheckpointCopy",

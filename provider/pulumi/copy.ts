@@ -13,28 +13,19 @@ export interface CopyOutputs extends CopyInputs {
 }
 
 /** Validates both ends and (source reachable) resolves the source ref, so a moved tag is a change. */
-export async function check(olds: Raw, news: Raw): Promise<{ inputs?: Raw; failures?: CheckFailure[] }> {
+export async function check(_olds: Raw, news: Raw): Promise<{ inputs?: Raw; failures?: CheckFailure[] }> {
   const { inputs, failures } = validate(copyInputsSchema, news, ["source", "target"]);
   if (!inputs) return { failures };
   if (unknownKeys(news as Raw).has("source")) return { inputs };
   try {
     const digest = await withClient(inputs.source, (client) => imageDigest(client, inputs.source.ref));
     if (!digest) return { failures: [{ property: "source.ref", reason: `checkpoint image ${inputs.source.ref} not found on the source daemon (namespace ${inputs.source.namespace})` }] };
-    // A new digest to the same target ref: the replacement may move the ref from the copy it replaces (created before that one is deleted).
-    const sameRef = olds.sourceDigest && olds.sourceDigest !== digest && !isUnknown(news.target) && endpointOf(olds) === endpointOf(inputs as unknown as Raw);
-    return { inputs: { ...inputs, sourceDigest: digest, ...(sameRef ? { replacesDigest: olds.sourceDigest } : {}) } };
+    return { inputs: { ...inputs, sourceDigest: digest } };
   } catch (err) {
     if (err instanceof RestoreError) return { failures: [{ property: "source.address", reason: err.message }] };
     throw err;
   }
 }
-
-/** The target daemon and ref a copy writes. */
-const endpointOf = (inputs: Raw): string => {
-  const source = inputs.source as Raw | undefined;
-  const target = inputs.target as Raw | undefined;
-  return JSON.stringify([target?.address, target?.namespace, target?.ref ?? source?.ref]);
-};
 
 const endpoint = (d: Raw | undefined) => JSON.stringify(d ? { a: d.address, n: d.namespace, r: d.ref } : null);
 
@@ -54,7 +45,12 @@ export async function create(news: Raw): Promise<{ id: string; outs: CopyOutputs
   const inputs = news as unknown as CopyInputs;
   const targetRef = inputs.target.ref ?? inputs.source.ref;
   const result = await withClient(inputs.source, (source) =>
-    withClient(inputs.target, (target) => copyCheckpoint(source, target, inputs.source.ref, { targetRef, overwrite: inputs.overwrite, replaces: (news as { replacesDigest?: string }).replacesDigest })),
+    withClient(inputs.target, (target) => copyCheckpoint(source, target, inputs.source.ref, {
+      targetRef,
+      overwrite: inputs.overwrite,
+      // The replacement of this copy (create-before-delete, same ref) may move the ref its predecessor wrote.
+      owner: `pulumi:${inputs.owner ?? inputs.resourceName}`,
+    })),
   );
   return {
     id: `${inputs.target.address}/${inputs.target.namespace}/${targetRef}`,

@@ -112,6 +112,8 @@ export const copyInputsSchema = z.object({
   /** Move an existing target ref that names another image to the checkpoint (default false: refused). */
   overwrite: z.boolean().default(false),
   resourceName,
+  /** Set by the SDK: `<project>/<stack>/<resource name>`, recorded on the target ref. */
+  owner: z.string().min(1).optional(),
 });
 
 export type CopyInputs = z.infer<typeof copyInputsSchema>;

@@ -16,8 +16,11 @@ export interface CopyOptions {
   targetRef?: string;
   /** Move `targetRef` to the checkpoint when it exists on the target with another digest (default: refused, `target-ref-exists`). */
   overwrite?: boolean;
-  /** The digest of the copy this one replaces: `targetRef` may be moved from it without `overwrite`. */
-  replaces?: string;
+  /**
+   * Who the copy is for, recorded on the target ref (label `containerd-restore/owner`): a target ref
+   * that a copy for the same owner wrote may be moved without `overwrite` (a replacement of that copy).
+   */
+  owner?: string;
   /** Called after each blob that was copied or found present. */
   onBlob?(blob: { digest: string; size: number; bytesWritten: number; resumedAt: number; existed: boolean }): void;
 }
@@ -131,7 +134,7 @@ export async function copyCheckpoint(source: ContainerdClient, target: Container
       index.format === "modern" ? (await source.call("images.Get", { name: index.imageName })).image.target : (index.baseImage as Descriptor);
     const base = await baseImageBlobs(source, index.imageName, baseTarget, platform);
     // Before anything is written: the names this copy will set on the target (never retargets one).
-    const refs = { targetRef, checkpoint: image.target, baseImage: { name: index.imageName, target: baseTarget, resolvedByName: index.format === "modern" }, overwrite: options.overwrite, replaces: options.replaces };
+    const refs = { targetRef, checkpoint: image.target, baseImage: { name: index.imageName, target: baseTarget, resolvedByName: index.format === "modern" }, overwrite: options.overwrite, owner: options.owner };
     const { createBaseImage } = await checkTargetRefs(target, refs);
     const baseDigests = new Set(base.blobs.map((b) => b.descriptor.digest));
     const blobs: BlobCopy[] = [

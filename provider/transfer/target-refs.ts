@@ -2,15 +2,18 @@ import type { ContainerdClient } from "../containerd/client";
 import { isContainerdError, unlessNotFound } from "../containerd/errors";
 import type { Descriptor } from "../containerd/types";
 import { RestoreError } from "../errors";
+import { Label } from "../restore/labels";
 
 /**
  * The image names a copy writes on the target, checked before anything is
  * written there: a copy never moves an existing name to other content.
  *
- * - The checkpoint's ref: absent, or already at the checkpoint's digest (a
- *   repeated copy). At another digest it is refused (`target-ref-exists`) unless
- *   `overwrite` (the caller takes that name over, and deleting the copy later
- *   removes it).
+ * - The checkpoint's ref: absent, already at the checkpoint's digest (a
+ *   repeated copy), or written by a copy for the same `owner` (its
+ *   `containerd-restore/owner` label: Pulumi's create-before-delete replacement
+ *   of a copy to the same ref). Otherwise it is refused (`target-ref-exists`)
+ *   unless `overwrite` (the caller takes that name over, and deleting the copy
+ *   later removes it).
  * - The base image's name (from the checkpoint's index: untrusted, it could say
  *   `docker.io/library/alpine:latest` or `victim/app:prod`): created only when
  *   the target has no image of that name. Never re-pointed, `overwrite` or not.
@@ -26,8 +29,8 @@ export interface TargetRefs {
   checkpoint: Descriptor;
   baseImage: { name: string; target: Descriptor; resolvedByName: boolean };
   overwrite?: boolean;
-  /** The digest of the copy this one replaces: the target ref may be moved from it (Pulumi's create-before-delete of a copy to the same ref). */
-  replaces?: string;
+  /** Who the copy is for: recorded on the target ref (label `containerd-restore/owner`); a ref this owner's copy wrote may be moved. */
+  owner?: string;
 }
 
 export interface TargetRefsPlan {
@@ -35,14 +38,21 @@ export interface TargetRefsPlan {
   createBaseImage: boolean;
 }
 
-async function targetDigest(client: ContainerdClient, name: string): Promise<string | undefined> {
-  return (await unlessNotFound(client.call("images.Get", { name })))?.image.target.digest;
+interface Existing {
+  digest: string;
+  owner?: string;
+}
+
+async function existingImage(client: ContainerdClient, name: string): Promise<Existing | undefined> {
+  const found = await unlessNotFound(client.call("images.Get", { name }));
+  return found && { digest: found.image.target.digest, owner: found.image.labels?.[Label.owner] };
 }
 
 /** Checks the names a copy will write on `target` (see {@link TargetRefs}); changes nothing. */
 export async function checkTargetRefs(target: ContainerdClient, refs: TargetRefs): Promise<TargetRefsPlan> {
-  const [existing, base] = await Promise.all([targetDigest(target, refs.targetRef), targetDigest(target, refs.baseImage.name)]);
-  if (existing !== undefined && !mayMove(refs, existing)) throw refExists(target, refs.targetRef, existing, refs.checkpoint.digest);
+  const [existing, baseImage] = await Promise.all([existingImage(target, refs.targetRef), existingImage(target, refs.baseImage.name)]);
+  if (existing !== undefined && !mayMove(refs, existing)) throw refExists(target, refs.targetRef, existing.digest, refs.checkpoint.digest);
+  const base = baseImage?.digest;
   if (base !== undefined && base !== refs.baseImage.target.digest && refs.baseImage.resolvedByName) {
     throw new RestoreError(
       "target-ref-exists",
@@ -56,8 +66,8 @@ export async function checkTargetRefs(target: ContainerdClient, refs: TargetRefs
 }
 
 /** Whether the checkpoint's ref may be set while it names `existing`. */
-const mayMove = (refs: Pick<TargetRefs, "checkpoint" | "overwrite" | "replaces">, existing: string): boolean =>
-  existing === refs.checkpoint.digest || refs.overwrite === true || (refs.replaces !== undefined && existing === refs.replaces);
+const mayMove = (refs: Pick<TargetRefs, "checkpoint" | "overwrite" | "owner">, existing: Existing): boolean =>
+  existing.digest === refs.checkpoint.digest || refs.overwrite === true || (refs.owner !== undefined && existing.owner === refs.owner);
 
 function refExists(target: ContainerdClient, name: string, existing: string, wanted: string): RestoreError {
   return new RestoreError(
@@ -73,18 +83,20 @@ function refExists(target: ContainerdClient, name: string, existing: string, wan
  * repeated copy, or one made since the check), it is left if it already names the
  * checkpoint, moved only with `overwrite`, refused otherwise.
  */
-export async function putCheckpointRef(target: ContainerdClient, refs: Pick<TargetRefs, "targetRef" | "checkpoint" | "overwrite" | "replaces">): Promise<void> {
+export async function putCheckpointRef(target: ContainerdClient, refs: Pick<TargetRefs, "targetRef" | "checkpoint" | "overwrite" | "owner">): Promise<void> {
   const { targetRef: name, checkpoint } = refs;
+  const labels = refs.owner !== undefined ? { [Label.owner]: refs.owner } : undefined;
   try {
-    await target.call("images.Create", { image: { name, target: checkpoint } });
+    await target.call("images.Create", { image: { name, target: checkpoint, ...(labels ? { labels } : {}) } });
     return;
   } catch (err) {
     if (!isContainerdError(err, "already-exists")) throw err;
   }
-  const existing = await targetDigest(target, name);
-  if (existing === checkpoint.digest) return;
-  if (existing !== undefined && !mayMove(refs, existing)) throw refExists(target, name, existing, checkpoint.digest);
-  await target.call("images.Update", { image: { name, target: checkpoint }, updateMask: { paths: ["target"] } });
+  const existing = await existingImage(target, name);
+  if (existing?.digest === checkpoint.digest) return;
+  if (existing !== undefined && !mayMove(refs, existing)) throw refExists(target, name, existing.digest, checkpoint.digest);
+  const paths = ["target", ...(labels ? [`labels.${Label.owner}`] : [])];
+  await target.call("images.Update", { image: { name, target: checkpoint, ...(labels ? { labels } : {}) }, updateMask: { paths } });
 }
 
 /** Creates the base image record when the name is absent; one that appeared meanwhile is left as it is. True when created. */

@@ -94,6 +94,23 @@ describe("copies never retarget an image", () => {
     await b.ctr(["images", "rm", "--sync", "victim/app:prod"]);
   });
 
+  test("a copy for the same owner may move the ref its predecessor wrote (a replacement); another owner's is refused", async () => {
+    const index = structuredClone(checkpoint.index) as ImageIndex;
+    index.annotations!["copy.test"] = "second"; // another checkpoint digest, same blobs
+    const second = await writeCustomIndex(a, "checkpoint/copy-refs:second", index);
+    const before = await takeInventory(b);
+    const first = await copyCheckpoint(ca, cb, checkpoint.ref, { targetRef: "team/app:current", owner: "pulumi:proj/prod/copy" });
+    assert.equal((await imageTarget(b, "team/app:current")).digest, first.digest);
+    await refused(copyCheckpoint(ca, cb, second.ref, { targetRef: "team/app:current", owner: "pulumi:proj/dev/copy" }), "target-ref-exists", "targetRef");
+    await refused(copyCheckpoint(ca, cb, second.ref, { targetRef: "team/app:current" }), "target-ref-exists", "targetRef");
+    const moved = await copyCheckpoint(ca, cb, second.ref, { targetRef: "team/app:current", owner: "pulumi:proj/prod/copy" });
+    assert.equal(moved.digest, second.digest);
+    assert.equal((await imageTarget(b, "team/app:current")).digest, second.digest, "the same owner's replacement moved it");
+    await b.ctr(["images", "rm", "--sync", "team/app:current"]);
+    await a.ctr(["images", "rm", second.ref]);
+    await assertInventoryUnchanged(b, before, "after removing the copies");
+  });
+
   test("a base image name present on the target at another digest is never re-pointed: the copy is refused", async () => {
     // On the source, the checkpoint names its base image victim/base:prod (the busybox image).
     await a.ctr(["images", "tag", image.name, "victim/base:prod"]);
