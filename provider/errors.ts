@@ -1,3 +1,4 @@
+import { METADATA_READS } from "./containerd/client";
 import { ContainerdError, stripTerminalControls } from "./containerd/errors";
 
 /**
@@ -93,6 +94,12 @@ export class RestoreError extends Error {
 export function daemonError(err: unknown): unknown {
   if (err instanceof RestoreError) return err;
   if (err instanceof ContainerdError) {
+    if (err.code === "deadline-exceeded" && METADATA_READS.has(err.method)) {
+      return new RestoreError("read-timeout", `${err.message}: the daemon at ${err.address} did not answer this metadata read within its deadline; it is overloaded or stuck`, {
+        subject: err.method,
+        cause: err,
+      });
+    }
     const code: RestoreErrorCode = err.code === "unavailable" ? "daemon-unreachable" : "daemon-error";
     return new RestoreError(code, err.message, { cause: err });
   }

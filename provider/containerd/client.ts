@@ -63,6 +63,9 @@ const SLOW_METHOD_TIMEOUT_MS: Partial<Record<Method, number>> = {
   "leases.List": 10_000,
 };
 
+/** The metadata reads with a short deadline (see above): missing it is a `read-timeout`, not a generic daemon error. */
+export const METADATA_READS: ReadonlySet<string> = new Set(["images.Get", "content.Info", "introspection.Plugins", "snapshots.Stat", "containers.Get", "leases.List"]);
+
 /** Calls that change nothing, so a transient UNAVAILABLE may be retried. */
 const RETRYABLE = new Set<Method>([
   "version.Version",

@@ -84,6 +84,7 @@ test("B's refresh does not adopt A's container of the same name; B's next up ref
   assert.equal(refresh.summary.resourceChanges?.delete, 1, "B's resource is gone from B's state");
   assert.equal(await hasResource(b), false);
   const text = out.lines.join("");
+  console.log(`refresh warning: ${text.split("\n").find((l) => l.includes("belongs to"))?.trim()}`);
   assert.match(text, /warning/i);
   assert.match(text, new RegExp(`container ${NAME} belongs to \\\\?"${ownerOf("own-a")}\\\\?", not to \\\\?"${ownerOf("own-b")}\\\\?"`));
   const state = await inspect(client, NAME);
@@ -108,6 +109,7 @@ test("C's destroy leaves A's container of the same name running, with a warning 
   assert.equal(destroyed.summary.result, "succeeded");
   assert.equal(await hasResource(c), false);
   const text = out.lines.join("");
+  console.log(`destroy warning: ${text.split("\n").find((l) => l.includes("belongs to"))?.trim()}`);
   assert.match(text, /warning/i);
   assert.match(text, new RegExp(`container ${NAME} belongs to \\\\?"${ownerOf("own-a")}\\\\?", not \\\\?"${ownerOf("own-c")}\\\\?".*left running`));
   const state = await inspect(client, NAME);
