@@ -178,7 +178,8 @@ async function ctrRound(d: PrivateContainerd, client: ContainerdClient, ctr: str
     await assertRunning(d, ids, "after the ctr restores");
     return { wallMs, perProcessMs };
   } finally {
-    await Promise.all(ids.map((id) => teardown(client, id, TEARDOWN).catch(() => undefined)));
+    // ctr's restores carry none of this project's labels: teardown refuses them without force.
+    await Promise.all(ids.map((id) => teardown(client, id, { ...TEARDOWN, force: true }).catch(() => undefined)));
     removeCtrFifos(before, ids);
   }
 }

@@ -136,7 +136,8 @@ async function restoreWithCtr(d: PrivateContainerd, client: ContainerdClient, ct
     const criu = readCriuMs(d, id);
     return { id, wallMs, criuMs: criu.ms, criuFallback: criu.fallback };
   } finally {
-    await teardown(client, id, TEARDOWN);
+    // ctr's restore carries none of this project's labels: teardown refuses it without force.
+    await teardown(client, id, { ...TEARDOWN, force: true });
     removeCtrFifos(before, [id]);
   }
 }

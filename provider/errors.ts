@@ -1,4 +1,4 @@
-import { ContainerdError } from "./containerd";
+import { BlobError, ContainerdError, METADATA_READS, stripTerminalControls } from "./containerd";
 
 /**
  * What went wrong in planning, restoring or tearing down, as a code to branch on.
@@ -21,6 +21,17 @@ export type RestoreErrorCode =
   | "missing-blob"
   | "malformed-spec"
   | "malformed-runtime-options"
+  // bounds on what a checkpoint (or a daemon) may make the provider read and decode
+  | "blob-too-large"
+  | "json-too-deep"
+  | "too-many-entries"
+  | "read-timeout"
+  // integrity: what was read is not what the descriptor names
+  | "digest-mismatch"
+  | "size-mismatch"
+  // ownership: a container or image that is not this resource's (or this project's)
+  | "not-owned"
+  | "target-ref-exists"
   // the base image and snapshotter on the daemon
   | "base-image-missing"
   | "base-image-invalid"
@@ -117,7 +128,8 @@ export class RestoreError extends Error {
       violations?: readonly PolicyViolation[];
     } = {},
   ) {
-    super(message, { cause: options.cause });
+    // Messages quote checkpoint fields (image names, annotations, paths): never let one carry a terminal escape.
+    super(stripTerminalControls(message), { cause: options.cause });
     this.code = code;
     this.step = options.step;
     this.subject = options.subject;
@@ -130,7 +142,14 @@ export class RestoreError extends Error {
 /** Maps a daemon failure outside any step: unreachable daemon, or containerd's own error. */
 export function daemonError(err: unknown): unknown {
   if (err instanceof RestoreError) return err;
+  if (err instanceof BlobError) return new RestoreError(err.code, err.message, { subject: err.subject, cause: err });
   if (err instanceof ContainerdError) {
+    if (err.code === "deadline-exceeded" && METADATA_READS.has(err.method)) {
+      return new RestoreError("read-timeout", `${err.message}: the daemon at ${err.address} did not answer this metadata read within its deadline; it is overloaded or stuck`, {
+        subject: err.method,
+        cause: err,
+      });
+    }
     const code: RestoreErrorCode = err.code === "unavailable" ? "daemon-unreachable" : "daemon-error";
     return new RestoreError(code, err.message, { cause: err });
   }

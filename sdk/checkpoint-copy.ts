@@ -9,6 +9,12 @@ export interface CheckpointCopyArgs {
   source: pulumi.Input<DaemonArgs & { ref: pulumi.Input<string> }>;
   /** Where it goes: daemon and (default the source's) image ref. */
   target: pulumi.Input<DaemonArgs & { ref?: pulumi.Input<string> }>;
+  /**
+   * When the target ref already exists on the target with another digest, move it to the
+   * checkpoint (and delete it with this resource). Default false: the copy is refused. The base
+   * image's name is never re-pointed. In place.
+   */
+  overwrite?: pulumi.Input<boolean>;
 }
 
 /**
@@ -41,7 +47,7 @@ export class CheckpointCopy extends pulumi.dynamic.Resource {
     super(
       checkpointCopyProvider,
       name,
-      { ...args, resourceName: name, targetRef: undefined, digest: undefined, bytesMoved: undefined, blobsCopied: undefined },
+      { ...args, resourceName: name, owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, targetRef: undefined, digest: undefined, bytesMoved: undefined, blobsCopied: undefined },
       withSecretTls(opts, ["source", "target"]),
       "containerd",
       "CheckpointCopy",

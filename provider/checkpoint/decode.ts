@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { RestoreError, type RestoreErrorCode } from "../errors";
+import { IMAGE_CONFIG_LIMITS, INDEX_LIMITS, MANIFEST_LIMITS, SPEC_LIMITS, assertJsonWithinLimits, type JsonLimits } from "./json-limits";
 import {
   Annotation,
   LEGACY_DEFAULT_RUNTIME,
@@ -77,7 +78,9 @@ function parseJson<S extends z.ZodType>(
   bytes: Buffer,
   what: string,
   codes: { notJson: RestoreErrorCode; invalid: RestoreErrorCode },
+  limits: JsonLimits,
 ): z.infer<S> {
+  assertJsonWithinLimits(bytes, what, limits);
   let value: unknown;
   try {
     value = JSON.parse(bytes.toString("utf8"));
@@ -101,7 +104,7 @@ const first = (entries: OciDescriptor[], match: (mediaType: string) => boolean) 
  * annotations only (an entry's own annotations can differ).
  */
 export function decodeCheckpointIndex(bytes: Buffer, where: string): CheckpointIndex {
-  const index = parseJson(indexSchema, bytes, `checkpoint index ${where}`, { notJson: "index-not-json", invalid: "index-invalid" });
+  const index = parseJson(indexSchema, bytes, `checkpoint index ${where}`, { notJson: "index-not-json", invalid: "index-invalid" }, INDEX_LIMITS);
   const annotations = index.annotations ?? {};
   const entries = index.manifests;
   const invalid = (message: string, subject: string) =>
@@ -192,14 +195,14 @@ export function decodeManifest(bytes: Buffer, mediaType: string, where: string):
   | { kind: "list"; manifests: OciDescriptor[] } {
   const codes = { notJson: "base-image-invalid", invalid: "base-image-invalid" } as const;
   if (isManifestList(mediaType)) {
-    return { kind: "list", ...parseJson(manifestListSchema, bytes, `manifest list ${where}`, codes) };
+    return { kind: "list", ...parseJson(manifestListSchema, bytes, `manifest list ${where}`, codes, MANIFEST_LIMITS) };
   }
-  return { kind: "manifest", ...parseJson(manifestSchema, bytes, `manifest ${where}`, codes) };
+  return { kind: "manifest", ...parseJson(manifestSchema, bytes, `manifest ${where}`, codes, MANIFEST_LIMITS) };
 }
 
 /** Decodes an image config blob to its rootfs diff ids. */
 export function decodeImageConfig(bytes: Buffer, where: string): { diffIds: string[] } {
-  const config = parseJson(imageConfigSchema, bytes, `image config ${where}`, { notJson: "base-image-invalid", invalid: "base-image-invalid" });
+  const config = parseJson(imageConfigSchema, bytes, `image config ${where}`, { notJson: "base-image-invalid", invalid: "base-image-invalid" }, IMAGE_CONFIG_LIMITS);
   return { diffIds: config.rootfs.diff_ids };
 }
 
@@ -219,6 +222,7 @@ export function selectPlatform(manifests: OciDescriptor[], want: Platform): OciD
 
 /** Decodes a checkpoint's OCI spec JSON (the `value` of the config Any). */
 export function decodeSpec(json: Uint8Array, where: string): Record<string, unknown> {
+  assertJsonWithinLimits(json, `checkpoint spec ${where}`, SPEC_LIMITS);
   let spec: unknown;
   try {
     spec = JSON.parse(Buffer.from(json).toString("utf8"));

@@ -18,10 +18,16 @@ import {
 } from "./decode";
 import { MediaType, SPEC_TYPE_URL, hostPlatform } from "./media-types";
 
-/** Checkpoint indexes are a few KB; anything this big is not one. */
-export const MAX_INDEX_BYTES = 4 * 1024 * 1024;
-/** Specs, manifests, configs and option blobs are small too. */
-const MAX_SMALL_BLOB_BYTES = 16 * 1024 * 1024;
+/**
+ * Checkpoint indexes that containerd writes are under 2 KiB (five entries and three
+ * annotations): 512 KiB is 250 times that, and far below gRPC's 16 MiB message limit.
+ */
+export const MAX_INDEX_BYTES = 512 * 1024;
+/**
+ * Specs (a runc spec with a full seccomp profile is 20–40 KiB), manifests, image
+ * configs and runtime options: 1 MiB bounds what decoding one may cost (see json-limits.ts).
+ */
+export const MAX_SMALL_BLOB_BYTES = 1024 * 1024;
 
 /** A checkpoint image as its index describes it. */
 export interface CheckpointImage {
@@ -77,7 +83,7 @@ function missingBlob(entry: OciDescriptor, what: string): RestoreError {
 }
 
 async function readSmallBlob(client: ContainerdClient, entry: OciDescriptor, what: string): Promise<Buffer> {
-  return notFoundAs(readBlob(client, entry.digest, MAX_SMALL_BLOB_BYTES), () => missingBlob(entry, what));
+  return notFoundAs(readBlob(client, entry.digest, MAX_SMALL_BLOB_BYTES, { size: entry.size, what }), () => missingBlob(entry, what));
 }
 
 async function assertBlobPresent(client: ContainerdClient, entry: OciDescriptor | undefined, what: string): Promise<void> {
@@ -117,7 +123,7 @@ export async function readCheckpointImage(client: ContainerdClient, ref: string)
       client,
       target.digest,
       decodeCheckpointIndex(
-        await notFoundAs(readBlob(client, target.digest, MAX_INDEX_BYTES), () => missingBlob(target as OciDescriptor, "checkpoint index")),
+        await notFoundAs(readBlob(client, target.digest, MAX_INDEX_BYTES, { size: target.size, what: "checkpoint index" }), () => missingBlob(target as OciDescriptor, "checkpoint index")),
         `${ref}@${target.digest}`,
       ),
     );

@@ -43,7 +43,7 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-/** Defaults per method; every call has a deadline. */
+/** Defaults per method (slow actions longer, metadata reads shorter); every call has a deadline. */
 const DEFAULT_TIMEOUT_MS = 30_000;
 const SLOW_METHOD_TIMEOUT_MS: Partial<Record<Method, number>> = {
   "tasks.Create": 300_000,
@@ -53,7 +53,18 @@ const SLOW_METHOD_TIMEOUT_MS: Partial<Record<Method, number>> = {
   "diff.Diff": 300_000,
   "content.Read": 600_000,
   "content.Write": 600_000,
+  // Reads of metadata that a daemon answers from its database in milliseconds: a daemon
+  // that sits on one does not hold a plan (and so `pulumi preview`) for long.
+  "images.Get": 10_000,
+  "content.Info": 10_000,
+  "introspection.Plugins": 10_000,
+  "snapshots.Stat": 10_000,
+  "containers.Get": 10_000,
+  "leases.List": 10_000,
 };
+
+/** The metadata reads with a short deadline (see above): missing it is a `read-timeout`, not a generic daemon error. */
+export const METADATA_READS: ReadonlySet<string> = new Set(["images.Get", "content.Info", "introspection.Plugins", "snapshots.Stat", "containers.Get", "leases.List"]);
 
 /** Calls that change nothing, so a transient UNAVAILABLE may be retried. */
 const RETRYABLE = new Set<Method>([

@@ -1,27 +1,143 @@
 import { createHash } from "node:crypto";
 import type { ContainerdClient } from "./client";
-import { ContainerdError, isContainerdError } from "./errors";
+import { BlobError, ContainerdError, isContainerdError } from "./errors";
+
+/** How long a metadata read (index, spec, manifest, config, options) may go without a chunk, and in all. */
+export const METADATA_IDLE_MS = 5_000;
+export const METADATA_DEADLINE_MS = 15_000;
+/** How long a streamed range of a large blob (copies) may go without a chunk. */
+export const STREAM_IDLE_MS = 60_000;
+
+export interface ReadBlobOptions {
+  /** The descriptor's size: what is read must be exactly this long (and is refused at once when it exceeds `maxBytes`). */
+  size?: number;
+  /** What the blob is, for errors (e.g. `checkpoint config` or `manifests[1]`). Default the digest. */
+  what?: string;
+  /** No chunk for this long: the read is abandoned. Default {@link METADATA_IDLE_MS}. */
+  idleMs?: number;
+  /** The whole read's deadline. Default {@link METADATA_DEADLINE_MS}. */
+  deadlineMs?: number;
+}
+
+/** The digest algorithms an OCI descriptor may use and node:crypto's name for each. */
+const HASHES: Readonly<Record<string, { hash: string; hexLength: number }>> = {
+  sha256: { hash: "sha256", hexLength: 64 },
+  sha384: { hash: "sha384", hexLength: 96 },
+  sha512: { hash: "sha512", hexLength: 128 },
+};
 
 /**
- * Reads a whole blob from the content store. Refuses blobs larger than `maxBytes`
- * (stops reading at that point) and checks the digest of what it read.
+ * Reads a whole (small) blob from the content store and checks it: refuses one
+ * larger than `maxBytes` (before reading, when the size is known; else as soon
+ * as more arrives), one shorter or longer than the descriptor's size, one whose
+ * bytes hash to another digest (every algorithm a descriptor may name), and a
+ * read that stalls (`idleMs` without a chunk) or drags (`deadlineMs` in all).
+ * Errors are BlobErrors naming `what` and the limit; the daemon's own errors
+ * (not found…) stay ContainerdErrors.
  */
-export async function readBlob(client: ContainerdClient, digest: string, maxBytes: number): Promise<Buffer> {
+export async function readBlob(client: ContainerdClient, digest: string, maxBytes: number, options: ReadBlobOptions = {}): Promise<Buffer> {
+  const what = options.what ?? `blob ${digest}`;
+  const { size } = options;
+  const algorithm = hashOf(digest, what);
+  if (size !== undefined && size > maxBytes) throw tooLarge(what, digest, size, maxBytes);
+  // The descriptor's size is known: one buffer of that size, never a list of chunks (a daemon
+  // sending a million one-byte messages must not cost a million Buffers).
+  const buffer = size !== undefined ? Buffer.allocUnsafe(size) : undefined;
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const { data } of client.stream("content.Read", { digest, offset: 0, size: 0 })) {
-    total += data.length;
-    if (total > maxBytes) {
-      throw new ContainerdError("out-of-range", "content.Read", `blob ${digest} is larger than ${maxBytes} bytes`, client.address);
+  for await (const data of guardedRead(client, { digest, offset: 0, size: 0 }, what, options.idleMs ?? METADATA_IDLE_MS, options.deadlineMs ?? METADATA_DEADLINE_MS)) {
+    if (total + data.length > maxBytes) throw tooLarge(what, digest, `more than ${maxBytes}`, maxBytes);
+    if (buffer) {
+      if (total + data.length > buffer.length) throw sizeMismatch(what, digest, `more than ${size}`, size!);
+      buffer.set(data, total);
+    } else {
+      chunks.push(Buffer.from(data.buffer, data.byteOffset, data.length));
     }
-    chunks.push(Buffer.from(data.buffer, data.byteOffset, data.length));
+    total += data.length;
   }
-  const blob = Buffer.concat(chunks, total);
-  const actual = digestOf(blob);
-  if (digest.startsWith("sha256:") && actual !== digest) {
-    throw new ContainerdError("internal", "content.Read", `blob ${digest} read back as ${actual}`, client.address);
+  if (size !== undefined && total !== size) throw sizeMismatch(what, digest, total, size);
+  const blob = buffer ?? Buffer.concat(chunks, total);
+  const actual = `${algorithm}:${createHash(HASHES[algorithm].hash).update(blob).digest("hex")}`;
+  if (actual !== digest) {
+    throw new BlobError(
+      "digest-mismatch",
+      `${what}: blob ${digest} read back as ${actual}: the daemon's content store holds other bytes under this digest (corrupted or tampered); remove the image and copy or pull it again`,
+      { subject: what },
+    );
   }
   return blob;
+}
+
+/** The digest's algorithm, when this reader can verify it; anything else is refused rather than trusted unread. */
+function hashOf(digest: string, what: string): string {
+  const match = /^([a-z0-9]+):([a-f0-9]+)$/.exec(digest);
+  const known = match ? HASHES[match[1]] : undefined;
+  if (!match || !known || match[2].length !== known.hexLength) {
+    throw new BlobError("digest-mismatch", `${what}: digest ${JSON.stringify(digest.slice(0, 200))} cannot be verified: expected sha256, sha384 or sha512 with its full hex`, {
+      subject: what,
+    });
+  }
+  return match[1];
+}
+
+function tooLarge(what: string, digest: string, size: number | string, limit: number): BlobError {
+  return new BlobError("blob-too-large", `${what} ${digest} is ${size} bytes; the limit is ${limit} bytes (${formatBytes(limit)}): not a blob a checkpoint needs`, {
+    subject: what,
+  });
+}
+
+function sizeMismatch(what: string, digest: string, read: number | string, size: number): BlobError {
+  return new BlobError("size-mismatch", `${what}: blob ${digest} read ${read} bytes, but its descriptor says ${size}: the index or manifest is wrong, or the read was cut short`, {
+    subject: what,
+  });
+}
+
+const formatBytes = (n: number): string => (n >= 1024 * 1024 ? `${n / (1024 * 1024)} MiB` : `${n / 1024} KiB`);
+
+/**
+ * Content.Read as a stream of chunks with a stall timeout (no chunk for `idleMs`,
+ * counted only while waiting for the daemon, not while the consumer works) and
+ * an overall deadline: a daemon that trickles bytes or goes silent gets a typed
+ * `read-timeout`, not a 600 s hang.
+ */
+async function* guardedRead(
+  client: ContainerdClient,
+  request: { digest: string; offset: number; size: number },
+  what: string,
+  idleMs: number,
+  deadlineMs: number,
+): AsyncGenerator<Uint8Array> {
+  const abort = new AbortController();
+  const stream = client.stream("content.Read", request, { timeoutMs: deadlineMs, signal: abort.signal });
+  const started = Date.now();
+  let stalled = false;
+  try {
+    for (;;) {
+      const timer = setTimeout(() => {
+        stalled = true;
+        abort.abort();
+      }, idleMs);
+      let next: IteratorResult<{ data: Uint8Array }>;
+      try {
+        next = await stream.next();
+      } catch (err) {
+        if (stalled || isContainerdError(err, "deadline-exceeded")) {
+          const why = stalled ? `no data for ${idleMs} ms` : `not finished after ${Date.now() - started} ms (deadline ${deadlineMs} ms)`;
+          throw new BlobError("read-timeout", `${what}: reading blob ${request.digest} from the daemon at ${client.address} stalled: ${why}; the daemon is overloaded or the link is too slow`, {
+            subject: what,
+            cause: err,
+          });
+        }
+        throw err;
+      } finally {
+        clearTimeout(timer);
+      }
+      if (next.done) return;
+      yield next.value.data;
+    }
+  } finally {
+    await stream.return(undefined);
+  }
 }
 
 /** The OCI digest (`sha256:<hex>`) of `data`. */
@@ -118,13 +234,22 @@ const READ_RANGE_BYTES = 2 * 1024 * 1024;
 /**
  * Reads blob bytes `[offset, size)` as a stream of chunks, one bounded range at a
  * time, so a slow consumer (a write to another daemon) never has more than a range
- * buffered: copies stay within a small, constant memory footprint.
+ * buffered: copies stay within a small, constant memory footprint. Each range must
+ * come back exactly as long as asked (containerd cuts a read at the blob's end
+ * without an error: a descriptor whose size is too large is caught here), and a
+ * range that stalls for {@link STREAM_IDLE_MS} is a `read-timeout`.
  */
-export function readChunks(client: ContainerdClient, digest: string, size: number, offset = 0): AsyncIterable<Uint8Array> {
+export function readChunks(client: ContainerdClient, digest: string, size: number, offset = 0, what = `blob ${digest}`): AsyncIterable<Uint8Array> {
   return (async function* () {
     for (let at = offset; at < size; at += READ_RANGE_BYTES) {
       const range = Math.min(READ_RANGE_BYTES, size - at);
-      for await (const { data } of client.stream("content.Read", { digest, offset: at, size: range })) yield data;
+      let got = 0;
+      for await (const data of guardedRead(client, { digest, offset: at, size: range }, what, STREAM_IDLE_MS, 600_000)) {
+        got += data.length;
+        if (got > range) throw sizeMismatch(what, digest, `more than ${at + range}`, size);
+        yield data;
+      }
+      if (got !== range) throw sizeMismatch(what, digest, at + got, size);
     }
   })();
 }

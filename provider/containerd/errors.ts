@@ -59,16 +59,80 @@ export class ContainerdError extends Error {
   }
 }
 
-/** Maps a grpc-js ServiceError (or anything thrown by a call) to a ContainerdError. */
+/**
+ * ANSI escape sequences: CSI (`ESC [ … final`, also the 8-bit CSI 0x9b), OSC (`ESC ] … BEL` or `ESC \`,
+ * e.g. terminal titles and hyperlinks), other string commands (DCS, SOS, PM, APC) and two-byte escapes.
+ */
+const ANSI_ESCAPE = /(?:\u001b\[|\u009b)[0-?]*[ -/]*[@-~]|\u001b[\]PX^_][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[ -/]*[0-~]?/g;
+/** C0 controls but tab and newline (carriage return included: it rewrites a terminal line), DEL, C1 controls, Unicode bidi overrides and isolates. */
+const CONTROL = /[\u0000-\u0008\u000b-\u000d\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+/** A daemon message is shown at most this long (a message is a line, not a file). */
+const MAX_DAEMON_TEXT = 4096;
+
+/**
+ * A daemon's (or anything remote's) text made safe to print: ANSI escapes and
+ * control characters removed, line breaks and tabs made spaces, cut to 4 KiB.
+ * Nothing a daemon says can move the cursor, rewrite a terminal line, set a
+ * title, forge a new log line or reverse text in `pulumi up` output.
+ */
+export function sanitizeDaemonText(text: string): string {
+  const clean = stripControls(text.replace(/[\t\n\r]+/g, " "));
+  return clean.length > MAX_DAEMON_TEXT ? `${clean.slice(0, MAX_DAEMON_TEXT)}… (${clean.length - MAX_DAEMON_TEXT} more characters)` : clean;
+}
+
+/** ANSI escapes and control characters removed; tabs and line breaks are kept (for multi-line messages we write ourselves). */
+export function stripControls(text: string): string {
+  return text.replace(ANSI_ESCAPE, "").replace(CONTROL, "");
+}
+
+/** What acts on a terminal: escapes, backspace, carriage return, DEL, C1 controls, bidi overrides. */
+const TERMINAL_CONTROL = /[\u0008\u000d\u001b\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * ANSI escape sequences and the characters that act on a terminal removed; other
+ * characters stay, so a message can still show a caller's bad input as given
+ * (an id with a NUL byte, a tab or a line break).
+ */
+export function stripTerminalControls(text: string): string {
+  return text.replace(ANSI_ESCAPE, "").replace(TERMINAL_CONTROL, "");
+}
+
+/**
+ * Maps a grpc-js ServiceError (or anything thrown by a call) to a ContainerdError.
+ * The daemon's message is sanitized here, at the client's error boundary, before
+ * it can reach an error message, a log or Pulumi output.
+ */
 export function toContainerdError(err: unknown, method: string, address: string): ContainerdError {
   if (err instanceof ContainerdError) return err;
   const e = err as { code?: number; details?: string; message?: string };
-  const details = e.details || e.message || String(err);
+  const details = sanitizeDaemonText(e.details || e.message || String(err));
   // containerd 1.6 sends its own context timeouts as UNKNOWN.
   const code =
     (e.code !== undefined && CODE_BY_STATUS.get(e.code)) ||
     (/context deadline exceeded/.test(details) ? "deadline-exceeded" : "unknown");
   return new ContainerdError(code, method, details, address, { cause: err });
+}
+
+/** What reading a blob can find wrong, besides the daemon's own errors. */
+export type BlobErrorCode = "blob-too-large" | "size-mismatch" | "digest-mismatch" | "read-timeout";
+
+/**
+ * A blob that is not what its descriptor says (too large, another size, another
+ * digest) or that stalled: named by `subject` (what the blob is, e.g. `checkpoint
+ * config`). The library reports it as a RestoreError with the same code.
+ */
+export class BlobError extends Error {
+  override readonly name = "BlobError";
+  readonly subject?: string;
+
+  constructor(
+    readonly code: BlobErrorCode,
+    message: string,
+    options: { subject?: string; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.subject = options.subject;
+  }
 }
 
 /** True for the errdefs class `code` (also through an Error's cause chain). */

@@ -85,6 +85,7 @@ export interface SnapshotInfo {
 
 export interface Lease {
   id: string;
+  createdAt?: Timestamp | null;
   labels?: Labels;
 }
 

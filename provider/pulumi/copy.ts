@@ -38,14 +38,21 @@ export async function diff(_id: string, olds: PropertyBag, news: PropertyBag) {
     ...(news.sourceDigest !== undefined && olds.digest !== news.sourceDigest ? ["sourceDigest"] : []),
   ];
   const credentials = !sameValue([olds.source, olds.target], [news.source, news.target]);
-  return { changes: replaces.length > 0 || credentials, replaces, deleteBeforeReplace: false };
+  // overwrite only matters when a copy is made: in place.
+  const overwrite = !sameValue(olds.overwrite ?? false, news.overwrite ?? false);
+  return { changes: replaces.length > 0 || credentials || overwrite, replaces, deleteBeforeReplace: false };
 }
 
 export async function create(news: PropertyBag): Promise<{ id: string; outs: CopyOutputs }> {
   const inputs = parseProperties(checkedCopyInputsSchema, news, "create");
   const targetRef = inputs.target.ref ?? inputs.source.ref;
   const result = await withClient(inputs.source, (source) =>
-    withClient(inputs.target, (target) => copyCheckpoint(source, target, inputs.source.ref, { targetRef })),
+    withClient(inputs.target, (target) => copyCheckpoint(source, target, inputs.source.ref, {
+      targetRef,
+      overwrite: inputs.overwrite,
+      // The replacement of this copy (create-before-delete, same ref) may move the ref its predecessor wrote.
+      owner: `pulumi:${inputs.owner ?? inputs.resourceName}`,
+    })),
   );
   return {
     id: `${inputs.target.address}/${inputs.target.namespace}/${targetRef}`,
@@ -61,8 +68,8 @@ export async function read(id: string, props: PropertyBag): Promise<{ id?: strin
 }
 
 export async function update(_id: string, olds: PropertyBag, news: PropertyBag): Promise<{ outs: PropertyBag }> {
-  const { source, target } = parseProperties(checkedCopyInputsSchema, news, "update");
-  return { outs: { ...olds, source, target } };
+  const { source, target, overwrite } = parseProperties(checkedCopyInputsSchema, news, "update");
+  return { outs: { ...olds, source, target, overwrite } };
 }
 
 /**

@@ -112,7 +112,11 @@ export type CheckpointInputs = z.infer<typeof checkpointInputsSchema>;
 export const copyInputsSchema = z.object({
   source: z.object({ ...daemonFields, ref: imageRef("source.ref") }, { error: "source is required: { address, namespace, ref }" }),
   target: z.object({ ...daemonFields, ref: imageRef("target.ref").optional() }, { error: "target is required: { address, namespace }" }),
+  /** Move an existing target ref that names another image to the checkpoint (default false: refused). */
+  overwrite: z.boolean().default(false),
   resourceName,
+  /** Set by the SDK: `<project>/<stack>/<resource name>`, recorded on the target ref. */
+  owner: z.string().min(1).optional(),
 });
 
 export type CopyInputs = z.infer<typeof copyInputsSchema>;

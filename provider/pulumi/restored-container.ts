@@ -21,6 +21,7 @@ import {
 import type { SecuritySummary } from "../policy";
 import { checkedInputsSchema, containerIdFor, daemonStateSchema, isUnknown, parseProperties, sameValue, validateInputs, type CheckFailure, type CheckedInputs, type Inputs, type PropertyBag } from "./inputs";
 import { withClient } from "./daemon";
+import { MANAGED_BY } from "../labels";
 
 /** Outputs: the checked inputs (diff gets old outputs, not old inputs) plus what the daemon says. */
 export type Outputs = CheckedInputs & {
@@ -198,15 +199,43 @@ export async function create(news: PropertyBag): Promise<{ id: string; outs: Out
   });
 }
 
-/** What read and delete need of a RestoredContainer's state. */
+/** What read and delete need of a RestoredContainer's state: the daemon, teardown settings, and whose container it is. */
 const stateSchema = daemonStateSchema.extend({
   status: z.string().optional(),
   stopSignal: z.string().optional(),
   stopTimeoutSeconds: z.number().default(10),
+  resourceName: z.string(),
+  owner: z.string().optional(),
+  checkpointDigest: z.string().optional(),
 });
 
 /** What update keeps of the old state. */
 const keptStateSchema = z.object({ containerId: z.string(), checkpointDigest: z.string().optional() }).loose();
+
+/**
+ * Why the container named `state.id` is not this resource's: not restored by this
+ * project, owned by another stack or resource (the owner label), or restored from
+ * another checkpoint than the one in state. Undefined when it is ours.
+ */
+function foreignReason(state: ContainerState, olds: Pick<Inputs, "owner" | "resourceName"> & { checkpointDigest?: string }): string | undefined {
+  const { labels } = state;
+  if (labels[Label.managedBy] !== MANAGED_BY) return `container ${state.id} was not restored by pulumi-containerd-restore (no ${Label.managedBy} label)`;
+  if (labels[Label.owner] !== ownerOf(olds)) return `container ${state.id} belongs to ${JSON.stringify(labels[Label.owner] ?? "(no owner label)")}, not to ${JSON.stringify(ownerOf(olds))}`;
+  if (olds.checkpointDigest && state.checkpointDigest !== olds.checkpointDigest) {
+    return `container ${state.id} was restored from checkpoint ${state.checkpointDigest ?? "(unknown)"}, not ${olds.checkpointDigest} as this resource's was`;
+  }
+  return undefined;
+}
+
+/**
+ * A warning in the engine's output. The dynamic provider process has no engine
+ * connection for `log.warn`, which then writes `warning: …` to stderr; the engine
+ * passes a dynamic provider's stderr through as diagnostics.
+ */
+function warn(message: string): void {
+  // Loaded here, not at the top: the library's tests import this file without Pulumi running.
+  void (require("@pulumi/pulumi") as typeof import("@pulumi/pulumi")).log.warn(message);
+}
 
 /** Refresh: a vanished container leaves the state; a stopped one shows its status and exit status. */
 export async function read(id: string, props: PropertyBag): Promise<{ id?: string; props?: PropertyBag }> {
@@ -216,6 +245,12 @@ export async function read(id: string, props: PropertyBag): Promise<{ id?: strin
   if (olds.status === "failed") return { id, props };
   const state = await withClient(olds, (client) => inspect(client, id));
   if (!state) return {};
+  // Same name, someone else's container (another stack's, or made by hand): ours is gone; never adopt theirs.
+  const foreign = foreignReason(state, olds);
+  if (foreign) {
+    warn(`RestoredContainer ${olds.resourceName}: ${foreign}; this resource's container is gone, and ${id} is left as it is`);
+    return {};
+  }
   const { exitStatus: _previous, ...rest } = props;
   return {
     id,
@@ -238,8 +273,24 @@ export async function update(id: string, olds: PropertyBag, news: PropertyBag): 
   return { outs: { ...olds, ...inputs, containerId: previous.containerId, checkpointDigest: previous.checkpointDigest } };
 }
 
-/** Destroy: the idempotent teardown. */
+/**
+ * Destroy: the idempotent teardown, of this resource's container only. A container
+ * of the same name that another stack or resource owns (or that this project did
+ * not restore) is left running, with a warning naming its owner.
+ */
 export async function remove(id: string, props: PropertyBag): Promise<void> {
   const olds = parseProperties(stateSchema, props, "delete");
-  await withClient(olds, (client) => teardown(client, id, { graceMs: olds.stopTimeoutSeconds * 1000, stopSignal: olds.stopSignal }));
+  try {
+    await withClient(olds, (client) =>
+      teardown(client, id, {
+        graceMs: olds.stopTimeoutSeconds * 1000,
+        stopSignal: olds.stopSignal,
+        owner: ownerOf(olds),
+        ...(olds.checkpointDigest ? { checkpointDigest: olds.checkpointDigest } : {}),
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof RestoreError && err.code === "not-owned")) throw err;
+    warn(`RestoredContainer ${olds.resourceName}: ${err.message.replace(/: teardown left it as it is; pass force: true.*$/, "")}; it is left running, and this resource is removed from the stack`);
+  }
 }

@@ -2,7 +2,7 @@ import { constants as fsConstants } from "node:fs";
 import * as fs from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { stripControlCharacters } from "../containerd";
+import { stripControls } from "../containerd";
 
 /**
  * CRIU's work directory for one live restore on a local daemon, chosen by the
@@ -45,7 +45,7 @@ export async function readRestoreLogTail(dir: string, maxBytes = RESTORE_LOG_MAX
     if (stat.size > length) text = text.slice(text.indexOf("\n") + 1);
     const lines = text
       .split("\n")
-      .map((line) => stripControlCharacters(line))
+      .map((line) => stripControls(line))
       .filter((line) => line.trim() !== "");
     return lines.slice(-RESTORE_LOG_LINES);
   } catch {

@@ -12,5 +12,5 @@ export {
 } from "./restore";
 export { teardown, signalNumber, type TeardownOptions, type TeardownResult } from "./teardown";
 export { inspect, updateLabels, type ContainerState, type ContainerStatus } from "./inspect";
-export { Label, isReservedLabel } from "./labels";
+export { Label, isReservedLabel } from "../labels";
 export { MAX_ID_LENGTH, invalidIdReason, invalidLogPathReason, invalidSignalReason, reservedLabelIn } from "./rules";

@@ -1,6 +1,8 @@
 import { unlessNotFound, type ContainerdClient, type TaskStatus, type Timestamp } from "../containerd";
 import { withDaemonErrors } from "../errors";
-import { Label, isReservedLabel } from "./labels";
+import { Label, isReservedLabel } from "../labels";
+import { RestoreError } from "../errors";
+import { invalidSignalReason, reservedLabelIn } from "./rules";
 
 export type ContainerStatus = "running" | "created" | "stopped" | "paused" | "pausing" | "unknown" | "no-task";
 
@@ -74,6 +76,11 @@ export const updateLabels = withDaemonErrors(async function updateLabels(
   labels: Record<string, string>,
   stopSignal?: string,
 ): Promise<void> {
+  // As restore does: the project's own labels (and containerd's stop signal, set from `stopSignal`) are not the caller's to set.
+  const reserved = reservedLabelIn(labels);
+  if (reserved) throw new RestoreError("invalid-option", `labels must not set ${reserved}: this project writes it`, { subject: "labels" });
+  const badSignal = stopSignal === undefined ? undefined : invalidSignalReason(stopSignal);
+  if (badSignal) throw new RestoreError("invalid-option", `stopSignal ${badSignal}`, { subject: "stopSignal" });
   const { container } = await client.call("containers.Get", { id });
   const own = Object.entries(container.labels ?? {}).filter(([key]) => isReservedLabel(key) && key !== Label.stopSignal);
   await client.call("containers.Update", {

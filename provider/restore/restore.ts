@@ -1,7 +1,7 @@
 import type { ContainerdClient, Descriptor } from "../containerd";
 import { RestoreError, type CleanupError, type RestoreErrorCode, type StepName } from "../errors";
 import { runTransaction, type StepTiming } from "../transaction";
-import { restoreLeaseId } from "./lease-id";
+import { beginAttempt, endAttempt, restoreLeaseId } from "./restore-leases";
 import { assertPlanSupports, type RestorePlan } from "./plan";
 import { invalidIdReason, invalidLogPathReason, invalidSignalReason, reservedLabelIn } from "./rules";
 import {
@@ -122,9 +122,12 @@ export async function restore(client: ContainerdClient, plan: RestorePlan, optio
   // A local daemon's CRIU writes its log where we chose, so no path a message or a checkpoint names is ever read.
   const criuWorkDir = criuImage && local ? await createCriuWorkDir() : undefined;
   const taskOptions = criuWorkDir ? taskRuntimeOptions(plan, criuWorkDir) : undefined;
+  const leaseId = restoreLeaseId(id);
+  // The holder label, and this process's record of the attempt, keep a concurrent teardown off a live restore's lease.
+  const leaseLabels = beginAttempt(leaseId);
   const outcome = await runTransaction(client, async (tx) => {
     // The lease keeps GC off the snapshot until the container record references it.
-    const { mounts } = await tx.withLease({ id: restoreLeaseId(id) }, async (leased) => {
+    const { mounts } = await tx.withLease({ id: leaseId, labels: leaseLabels }, async (leased) => {
       const snapshot = await leased.run(prepareSnapshot, { snapshotter: plan.snapshotter, key: id, parent: plan.snapshotParent });
       if (rwLayer) await leased.run(applyRwLayer, { layer: rwLayer, mounts: snapshot.mounts });
       await leased.run(createContainer, { container: containerRecord(plan, resolved, client.namespace) });
@@ -132,7 +135,10 @@ export async function restore(client: ContainerdClient, plan: RestorePlan, optio
     });
     await tx.run(createTask, { id, rootfs: mounts, logPath: resolved.logPath, checkpoint: criuImage, options: taskOptions });
     return tx.run(startTask, { id, criuWorkDir: taskOptions ? criuWorkDir : undefined });
-  }).finally(() => criuWorkDir && removeCriuWorkDir(criuWorkDir));
+  }).finally(async () => {
+    endAttempt(leaseId);
+    if (criuWorkDir) await removeCriuWorkDir(criuWorkDir);
+  });
   return {
     id,
     pid: outcome.value.pid,

@@ -2,7 +2,7 @@
  * The rules a restore's inputs follow, each as "why not, or undefined": the
  * library refuses with them and the Pulumi schemas refine with the same functions.
  */
-import { isReservedLabel } from "./labels";
+import { isReservedLabel } from "../labels";
 import { signalNumber } from "./teardown";
 
 /** containerd's identifier rule (identifiers/validate.go). */

@@ -1,14 +1,24 @@
 import { constants as osConstants } from "node:os";
 import { closeLease, isContainerdError, unlessNotFound, type ContainerdClient } from "../containerd";
-import { withDaemonErrors } from "../errors";
-import { Label } from "./labels";
-import { isRestoreLeaseOf } from "./lease-id";
+import { RestoreError, withDaemonErrors } from "../errors";
+import { Label, MANAGED_BY } from "../labels";
+import { restoreLeasesOf } from "./restore-leases";
 
 export interface TeardownOptions {
   /** How long the stop signal gets before SIGKILL. Default 10 s. */
   graceMs?: number;
   /** Signal to stop with; default the container's stop-signal label, else SIGTERM. */
   stopSignal?: string;
+  /**
+   * Tear down a container this project did not restore (no `containerd-restore/managed-by`
+   * label), or one whose owner or checkpoint digest differs from `owner`/`checkpointDigest`.
+   * Default false: such a container is refused (`not-owned`) and left as it is.
+   */
+  force?: boolean;
+  /** Refuse unless the container's `containerd-restore/owner` label is this (as given to `restore`). */
+  owner?: string;
+  /** Refuse unless the container was restored from this checkpoint digest. */
+  checkpointDigest?: string;
 }
 
 export interface TeardownResult {
@@ -18,6 +28,8 @@ export interface TeardownResult {
   exitStatus?: number;
   /** True when the stop signal was not enough and SIGKILL was sent. */
   killed: boolean;
+  /** Restore leases of this id left alone (absent when none): a restore attempt, here or in another process, still holds them. */
+  leasesLeft?: string[];
 }
 
 export const SIGKILL = osConstants.signals.SIGKILL;
@@ -86,14 +98,28 @@ export async function deleteTask(client: ContainerdClient, id: string): Promise<
 
 /**
  * Deletes the leases a restore of `id` could not release (the daemon died
- * mid-restore). Synchronous GC then takes the snapshot such a lease held when no
- * container record references it. True when there was one.
+ * mid-restore, or the restoring process did), never one a live restore attempt
+ * holds (see restore-leases.ts). Synchronous GC then takes the snapshot such a
+ * lease held when no container record references it.
  */
-async function deleteRestoreLeases(client: ContainerdClient, id: string): Promise<boolean> {
-  const { leases } = await client.call("leases.List", {});
-  const left = leases.filter((lease) => isRestoreLeaseOf(lease.id, id));
-  for (const lease of left) await closeLease(client, lease.id, { sync: true });
-  return left.length > 0;
+async function deleteRestoreLeases(client: ContainerdClient, id: string): Promise<{ deleted: boolean; left: string[] }> {
+  const { abandoned, live } = await restoreLeasesOf(client, id);
+  for (const lease of abandoned) await closeLease(client, lease, { sync: true });
+  return { deleted: abandoned.length > 0, left: live };
+}
+
+/** Why teardown must not touch `container`, or undefined when it is this caller's to remove. */
+function notOwnedReason(id: string, labels: Record<string, string>, options: TeardownOptions): string | undefined {
+  if (labels[Label.managedBy] !== MANAGED_BY) {
+    return `container ${id} was not restored by this project (its ${Label.managedBy} label is ${JSON.stringify(labels[Label.managedBy] ?? null)}, not "${MANAGED_BY}")`;
+  }
+  if (options.owner !== undefined && labels[Label.owner] !== options.owner) {
+    return `container ${id} belongs to ${JSON.stringify(labels[Label.owner] ?? null)}, not ${JSON.stringify(options.owner)} (label ${Label.owner})`;
+  }
+  if (options.checkpointDigest !== undefined && labels[Label.checkpointDigest] !== options.checkpointDigest) {
+    return `container ${id} was restored from checkpoint ${labels[Label.checkpointDigest] ?? "(none)"}, not ${options.checkpointDigest}`;
+  }
+  return undefined;
 }
 
 /**
@@ -110,6 +136,10 @@ export const teardown = withDaemonErrors(async function teardown(
 ): Promise<TeardownResult> {
   const found = await unlessNotFound(client.call("containers.Get", { id }));
   const container = found?.container;
+  const foreign = container && !options.force ? notOwnedReason(id, container.labels ?? {}, options) : undefined;
+  if (foreign) {
+    throw new RestoreError("not-owned", `${foreign}: teardown left it as it is; pass force: true to tear it down anyway`, { subject: "owner" });
+  }
   const signal = signalNumber(options.stopSignal ?? container?.labels?.[Label.stopSignal] ?? "SIGTERM");
   const stopped = await stopTask(client, id, signal, options.graceMs ?? 10_000);
   const hadTask = stopped.exitStatus !== undefined || stopped.killed;
@@ -120,6 +150,11 @@ export const teardown = withDaemonErrors(async function teardown(
       (await unlessNotFound(client.call("snapshots.Remove", { snapshotter: container.snapshotter, key: container.snapshotKey }))) !== undefined;
   }
   const hadContainer = (await unlessNotFound(client.call("containers.Delete", { id }))) !== undefined;
-  const hadLease = await deleteRestoreLeases(client, id);
-  return { existed: hadContainer || hadTask || hadSnapshot || hadLease, exitStatus: stopped.exitStatus, killed: stopped.killed };
+  const leases = await deleteRestoreLeases(client, id);
+  return {
+    existed: hadContainer || hadTask || hadSnapshot || leases.deleted,
+    exitStatus: stopped.exitStatus,
+    killed: stopped.killed,
+    ...(leases.left.length > 0 ? { leasesLeft: leases.left } : {}),
+  };
 });

@@ -23,6 +23,8 @@ export interface LeaseScope {
   id: string;
   /** How long the lease protects its work if the holder dies (default: containerd/leases.ts). */
   ttlMs?: number;
+  /** Labels the lease carries (e.g. who holds it, so a teardown can tell a live restore from a crashed one). */
+  labels?: Record<string, string>;
   /**
    * Resumable work: a failed transaction leaves the lease until it expires, so the
    * next try finds what this one wrote (a copy's ingests). Released on success.
@@ -110,7 +112,7 @@ export class Transaction {
    */
   async withLease<T>(scope: LeaseScope, body: (leased: Transaction) => Promise<T>): Promise<T> {
     const { id } = scope;
-    await this.journal.timed("create-lease", () => openLease(this.client, id, { ttlMs: scope.ttlMs }));
+    await this.journal.timed("create-lease", () => openLease(this.client, id, { ttlMs: scope.ttlMs, labels: scope.labels }));
     let held = true;
     const release = async () => {
       if (!held) return;

@@ -3,10 +3,18 @@ import { isContainerdError, readChunks, unlessNotFound, writeBlob, type Containe
 import { chainId, checkpointPlatform, readBaseImage, readCheckpointImage, type BaseImage, type CheckpointImage } from "../checkpoint";
 import { RestoreError, withDaemonErrors, type CleanupError } from "../errors";
 import { runTransaction, type Step, type StepTiming, type Transaction } from "../transaction";
+import { checkTargetRefs, createImageIfAbsent, putCheckpointRef, type TargetRefs } from "./target-refs";
 
 export interface CopyOptions {
   /** Image name on the target (default: the source ref). */
   targetRef?: string;
+  /** Move `targetRef` to the checkpoint when it exists on the target with another digest (default: refused, `target-ref-exists`). */
+  overwrite?: boolean;
+  /**
+   * Who the copy is for, recorded on the target ref (label `containerd-restore/owner`): a target ref
+   * that a copy for the same owner wrote may be moved without `overwrite` (a replacement of that copy).
+   */
+  owner?: string;
   /** Called after each blob that was copied or found present. */
   onBlob?(blob: BlobCopied): void;
 }
@@ -71,16 +79,6 @@ async function setLabels(client: ContainerdClient, digest: string, labels: Recor
   await client.call("content.Update", { info: { digest, labels }, updateMask: { paths: Object.keys(labels).map((k) => `labels.${k}`) } });
 }
 
-/** Points image `name` at `target`, creating the record or moving it. */
-async function putImage(client: ContainerdClient, name: string, target: Descriptor): Promise<void> {
-  try {
-    await client.call("images.Create", { image: { name, target } });
-  } catch (err) {
-    if (!isContainerdError(err, "already-exists")) throw err;
-    await client.call("images.Update", { image: { name, target }, updateMask: { paths: ["target"] } });
-  }
-}
-
 /**
  * Brings one blob to the target: streamed (resuming an interrupted ingest), or
  * labelled and added to the lease if present. No undo: what was written stays
@@ -101,13 +99,11 @@ const copyBlob: Step<{ source: ContainerdClient; blob: BlobCopy; leaseId: string
   },
 };
 
-/** The base image's record on the target, unless it has one. Kept on failure: others may use it. */
+/** The base image's record on the target, only when the name is absent there (never re-pointed). Kept on failure: others may use it. */
 const createBaseImage: Step<{ name: string; target: Descriptor }, { created: boolean }> = {
   name: "create-base-image",
   async run(client, { name, target }) {
-    if (await unlessNotFound(client.call("images.Get", { name }))) return { created: false };
-    await putImage(client, name, target);
-    return { created: true };
+    return { created: await createImageIfAbsent(client, name, target) };
   },
 };
 
@@ -159,11 +155,11 @@ const labelBaseImage: Step<{ configDigest: string; snapshotter: string; chain: s
   },
 };
 
-/** The checkpoint's image record on the target, last: a copy is usable once it is named. */
-const nameCheckpoint: Step<{ name: string; target: Descriptor }, void> = {
+/** The checkpoint's image record on the target, last: a copy is usable once it is named. Never moves another's ref. */
+const nameCheckpoint: Step<Pick<TargetRefs, "targetRef" | "checkpoint" | "overwrite" | "owner">, void> = {
   name: "create-image",
-  async run(client, { name, target }) {
-    await putImage(client, name, target);
+  async run(client, refs) {
+    await putCheckpointRef(client, refs);
   },
 };
 
@@ -209,6 +205,15 @@ export const copyCheckpoint = withDaemonErrors(async function copyCheckpoint(
   const { index } = checkpoint;
   const base = await readBaseImage(source, index, checkpointPlatform(index));
   const blobs = blobsToCopy(checkpoint, base);
+  // Before anything is written: the names this copy will set on the target (it never retargets one).
+  const refs: TargetRefs = {
+    targetRef,
+    checkpoint: checkpoint.target,
+    baseImage: { name: index.imageName, target: base.target, resolvedByName: index.format === "modern" },
+    overwrite: options.overwrite,
+    owner: options.owner,
+  };
+  const { createBaseImage: baseImageAbsent } = await checkTargetRefs(target, refs);
   // One lease per copy, so parallel copies never release each other's. A failed copy leaves
   // its lease (and so its ingests) until it expires: the next try resumes them by ingest ref.
   const leaseId = `containerd-restore.copy.${checkpoint.target.digest.slice(7, 23)}.${randomBytes(4).toString("hex")}`;
@@ -222,9 +227,9 @@ export const copyCheckpoint = withDaemonErrors(async function copyCheckpoint(
         if (!copied.existed) blobsCopied++;
         options.onBlob?.(copied);
       }
-      const { created } = await leased.run(createBaseImage, { name: index.imageName, target: base.target });
+      const { created } = baseImageAbsent ? await leased.run(createBaseImage, { name: index.imageName, target: base.target }) : { created: false };
       const unpacked = await unpackBaseImage(leased, index.snapshotter, base);
-      await leased.run(nameCheckpoint, { name: targetRef, target: checkpoint.target });
+      await leased.run(nameCheckpoint, refs);
       return { bytesMoved, blobsCopied, baseImage: { name: index.imageName, created, unpacked } };
     }),
   );

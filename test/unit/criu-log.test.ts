@@ -5,7 +5,6 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
-import { stripControlCharacters } from "../../provider/containerd";
 import { RESTORE_LOG_MAX_BYTES, createCriuWorkDir, readRestoreLogTail, removeCriuWorkDir } from "../../provider/restore/criu-log";
 
 const dirs: string[] = [];
@@ -73,11 +72,5 @@ describe("restore.log tail", () => {
 
   test("no log at all is undefined, not an error", async () => {
     assert.equal(await readRestoreLogTail(path.join(os.tmpdir(), "no-such-criu-dir")), undefined);
-  });
-});
-
-describe("daemon text", () => {
-  test("keeps tabs and newlines, drops other controls, C1 and escape sequences", () => {
-    assert.equal(stripControlCharacters("a\tb\nc\u0000d\u009be\u001b[2Jf\u001bPg"), "a\tb\ncdefg");
   });
 });

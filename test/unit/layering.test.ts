@@ -26,6 +26,7 @@ const RANK: Record<string, number> = {
   transaction: 1,
   policy: 1,
   "errors.ts": 1,
+  "labels.ts": 1,
   containerd: 0,
 };
 

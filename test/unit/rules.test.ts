@@ -1,10 +1,16 @@
 /** One home per rule: the library refuses and the Pulumi schemas report with the same functions. No daemon. */
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { ContainerdError, connect, invalidTlsReason, isPlaintextTcp } from "../../provider/containerd";
 import { validateInputs } from "../../provider/pulumi/inputs";
 import { autoName, checkpointRefRule, containerIdRule } from "../../provider/pulumi/naming";
 import { invalidIdReason, invalidLogPathReason, invalidSignalReason, reservedLabelIn } from "../../provider/restore";
+import { generateTlsMaterial, type TlsMaterial } from "../harness/tls";
+
+/** Real PEM (openssl, no root): the TLS rule parses the material too. */
+let material: TlsMaterial;
+before(async () => void (material = await generateTlsMaterial()));
+after(() => material?.remove());
 
 const base = { checkpoint: "checkpoint/app:v1", resourceName: "app" };
 const failureOf = (news: Record<string, unknown>) => validateInputs({ ...base, ...news }).failures;
@@ -21,16 +27,18 @@ function connectError(address: string, options: Parameters<typeof connect>[1]): 
 
 describe("the TLS rule", () => {
   test("a CA alone (no client certificate) is accepted by connect and by the schema alike", () => {
-    assert.equal(invalidTlsReason({ ca: "pem" }), undefined);
-    connect("tcp://127.0.0.1:1", { tls: { ca: "-----BEGIN CERTIFICATE-----" } }).close();
-    assert.deepEqual(failureOf({ address: "tcp://127.0.0.1:1", tls: { ca: "pem" } }), []);
+    const ca = material.ca.certPem;
+    assert.equal(invalidTlsReason({ ca }), undefined);
+    connect("tcp://127.0.0.1:1", { tls: { ca } }).close();
+    assert.deepEqual(failureOf({ address: "tcp://127.0.0.1:1", tls: { ca } }), []);
   });
 
   test("half a client certificate is refused by both, with the same reason", () => {
-    const reason = invalidTlsReason({ ca: "pem", cert: "pem" });
+    const { ca, cert, key } = material.clientTls();
+    const reason = invalidTlsReason({ ca, cert });
     assert.ok(reason);
-    assert.ok(connectError("tcp://127.0.0.1:1", { tls: { ca: "pem", cert: "pem" } }).message.endsWith(reason));
-    assert.deepEqual(failureOf({ address: "tcp://127.0.0.1:1", tls: { ca: "pem", key: "pem" } }), [{ property: "tls", reason }]);
+    assert.ok(connectError("tcp://127.0.0.1:1", { tls: { ca, cert } }).message.endsWith(reason));
+    assert.deepEqual(failureOf({ address: "tcp://127.0.0.1:1", tls: { ca, key } }), [{ property: "tls", reason }]);
   });
 
   test("plaintext tcp:// is one predicate: connect refuses it, check reports it, insecure: true allows both", () => {

@@ -1,7 +1,7 @@
 import { isContainerdError, unlessNotFound, type Container } from "../../containerd";
 import { SPEC_TYPE_URL } from "../../checkpoint";
 import { RestoreError } from "../../errors";
-import { Label, MANAGED_BY } from "../labels";
+import { Label, MANAGED_BY } from "../../labels";
 import type { RestorePlan } from "../plan";
 import type { ResolvedRestoreOptions, RestoreStep } from "./step";
 
