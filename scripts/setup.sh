@@ -463,8 +463,15 @@ build_language_nodejs() ( # a subshell; called from an `if`, where set -e is off
     (cd "$mod" && run_logged pulumi-language-nodejs env GOTOOLCHAIN=local "$go" get "$LANGHOST_MOD@$rev") || exit 1
     (cd "$mod" && run_logged pulumi-language-nodejs env GOTOOLCHAIN=local "$go" mod tidy) || exit 1
   fi
+  # The committed wrapper builds the host as a package of sdk/v3 (v3.68.0, the
+  # last sdk/v3 that contains it); its package path is in the wrapper's tools.go.
+  local pkg="$LANGHOST_MOD"
+  if [ -f "$mod/tools.go" ]; then
+    pkg="$(sed -n 's/^[[:space:]]*_ "\([^"]*pulumi-language-nodejs[^"]*\)"/\1/p' "$mod/tools.go" | head -n 1)"
+    [ -n "$pkg" ] || pkg="$LANGHOST_MOD"
+  fi
   rm -f "$out.tmp"
-  go_build pulumi-language-nodejs "$mod" "$out.tmp" "$LANGHOST_MOD" || exit 1
+  go_build pulumi-language-nodejs "$mod" "$out.tmp" "$pkg" || exit 1
   mv -f "$out.tmp" "$out" || exit 1
 )
 
