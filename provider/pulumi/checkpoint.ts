@@ -1,11 +1,12 @@
 /** The ContainerCheckpoint dynamic provider: a checkpoint image made from a running container. */
 import { RestoreError, checkpointContainer, imageDigest, inspect, removeImage } from "../index";
 import { withClient } from "./daemon";
-import { autoName, checkpointRefRule } from "./naming";
+import { autoName, checkpointRefRule, seedOf } from "./naming";
 import { z } from "zod";
 import { checkedCheckpointInputsSchema, checkpointInputsSchema, daemonStateSchema, isUnknown, parseProperties, sameValue, validate, type CheckFailure, type CheckedCheckpointInputs, type CheckpointInputs, type PropertyBag } from "./inputs";
 
 export type CheckpointOutputs = CheckedCheckpointInputs & {
+  ref: string;
   digest: string;
   criuImageBytes: number;
   checkpointedAt: string;
@@ -15,21 +16,30 @@ export type CheckpointOutputs = CheckedCheckpointInputs & {
 /** What read and delete need of a ContainerCheckpoint's state. */
 const stateSchema = daemonStateSchema.extend({ ref: z.string() });
 
-/** `checkpoint/<resource name>:<random>` unless the user named it; kept for the same resource. */
-function refFor(inputs: CheckpointInputs, olds: Partial<CheckpointInputs>): string {
+/**
+ * `checkpoint/<resource name>:<8 hex>` unless the user named it, the hex hashed from
+ * the owner and every input whose change replaces the checkpoint: the same in
+ * preview and up, new for a replacement.
+ */
+function refFor(inputs: CheckedCheckpointInputs): string {
   if (inputs.ref !== undefined) return inputs.ref;
-  const kept = olds.resourceName === inputs.resourceName && (olds as { autoRef?: boolean }).autoRef ? olds.ref : undefined;
-  return autoName(inputs.resourceName, kept, checkpointRefRule);
+  const seed = seedOf(inputs.owner ?? inputs.resourceName, inputs.containerId, inputs.address, inputs.namespace, inputs.leaveRunning, inputs.includeRw);
+  return autoName(inputs.resourceName, undefined, checkpointRefRule, seed);
 }
 
-/** Validates, names the image, and (daemon reachable) checks that the container runs. */
+/**
+ * Validates, and (daemon reachable) checks that the container runs. A generated ref is
+ * not an input: create names the image, so during preview `ref` is unknown, and a
+ * resource that uses it waits instead of looking up an image that does not exist yet.
+ */
 export async function check(olds: PropertyBag, news: PropertyBag): Promise<{ inputs?: PropertyBag; failures?: CheckFailure[] }> {
   const { inputs, failures } = validate(checkpointInputsSchema, news);
   if (!inputs) return { failures };
-  const checked = { ...inputs, ref: refFor(inputs, olds as Partial<CheckpointInputs>), autoRef: inputs.ref === undefined };
+  const checked = { ...inputs, autoRef: inputs.ref === undefined };
   if (["containerId", "address", "namespace", "tls", "insecure", "ref"].some((k) => isUnknown(inputs[k as keyof CheckpointInputs]))) return { inputs: checked };
   // An existing checkpoint stays valid when its container stopped or went away (e.g. after a migration).
-  const existing = olds.ref === checked.ref && (["containerId", "address", "namespace"] as const).every((k) => olds[k] === inputs[k]);
+  const sameRef = inputs.ref === undefined ? olds.autoRef === true : olds.ref === inputs.ref;
+  const existing = olds.ref !== undefined && sameRef && (["containerId", "address", "namespace"] as const).every((k) => olds[k] === inputs[k]);
   if (existing) return { inputs: checked };
   try {
     const failures = await withClient(inputs, async (client): Promise<CheckFailure[]> => {
@@ -51,13 +61,18 @@ export async function check(olds: PropertyBag, news: PropertyBag): Promise<{ inp
 const REPLACE_KEYS = ["containerId", "ref", "address", "namespace", "leaveRunning", "includeRw"] as const;
 
 export async function diff(_id: string, olds: PropertyBag, news: PropertyBag) {
-  const replaces = REPLACE_KEYS.filter((k) => isUnknown(news[k]) || !sameValue(olds[k], news[k]));
+  const replaces = REPLACE_KEYS.filter((k) => {
+    // Generated before and now: the name follows the other keys (it is hashed from them).
+    if (k === "ref" && olds.autoRef === true && news.autoRef === true) return false;
+    return isUnknown(news[k]) || !sameValue(olds[k], news[k]);
+  });
   const updates = ["tls", "insecure"].filter((k) => !sameValue(olds[k], news[k]));
   return { changes: replaces.length + updates.length > 0, replaces, deleteBeforeReplace: news.autoRef === false };
 }
 
 export async function create(news: PropertyBag): Promise<{ id: string; outs: CheckpointOutputs }> {
-  const inputs = parseProperties(checkedCheckpointInputsSchema, news, "create");
+  const given = parseProperties(checkedCheckpointInputsSchema, news, "create");
+  const inputs = { ...given, ref: refFor(given) };
   const result = await withClient(inputs, (client) =>
     checkpointContainer(client, inputs.containerId, { ref: inputs.ref, leaveRunning: inputs.leaveRunning, includeRw: inputs.includeRw }),
   );

@@ -3,7 +3,7 @@ import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, RestoreError } from "../index";
 import { invalidTlsReason, isPlaintextTcp, parseAddress } from "../containerd";
 import { allowanceProblems, type Allowances } from "../policy";
 import { invalidIdReason, invalidLogPathReason, invalidSignalReason, isReservedLabel } from "../restore";
-import { autoName, containerIdRule } from "./naming";
+import { autoName, containerIdRule, seedOf } from "./naming";
 
 /** What the engine sends for a value not known yet (preview of computed inputs). */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -104,6 +104,8 @@ export const checkpointInputsSchema = z.object({
   leaveRunning: z.boolean().default(true),
   includeRw: z.boolean().default(true),
   resourceName,
+  /** Set by the SDK: `<project>/<stack>/<resource name>`, the seed of the generated ref. */
+  owner: z.string().min(1).optional(),
 });
 
 export type CheckpointInputs = z.infer<typeof checkpointInputsSchema>;
@@ -137,8 +139,11 @@ export function transportFailures(daemon: Daemon, prefix = ""): CheckFailure[] {
 
 /** The RestoredContainer inputs as check returns them: the user's, with defaults, plus what check resolved. */
 export const checkedInputsSchema = inputsSchema.extend({
-  /** The container id: `name`, or the resource name plus a random suffix. */
-  containerId: z.string().superRefine(idRule("containerId")),
+  /**
+   * The container id: `name` when the user gave one; otherwise absent (create names
+   * it, so an auto-name is unknown in preview, as an output that exists only after create).
+   */
+  containerId: z.string().superRefine(idRule("containerId")).optional(),
   /** The checkpoint digest the ref resolved to (absent when the daemon was not asked). */
   checkpointDigest: z.string().optional(),
 });
@@ -147,7 +152,8 @@ export type CheckedInputs = z.infer<typeof checkedInputsSchema>;
 
 /** The ContainerCheckpoint inputs as check returns them: the ref named. */
 export const checkedCheckpointInputsSchema = checkpointInputsSchema.extend({
-  ref: imageRef("ref"),
+  /** Absent when generated: create names it (unknown in preview). */
+  ref: imageRef("ref").optional(),
   /** The ref was generated (kept for the same resource; replacements make a new one). */
   autoRef: z.boolean().default(false),
 });
@@ -231,11 +237,13 @@ export function validateInputs(news: Record<string, unknown>): { inputs?: Inputs
 }
 
 /**
- * The container id: the user's `name`, else the previous auto-name (same resource),
- * else `<resource name>-<random>` cut to containerd's 76 characters.
+ * The container id: the user's `name`, else `<resource name>-<7 hex>` cut to
+ * containerd's 76 characters, the hex hashed from the owner and every input whose
+ * change replaces the container (`digest`, the checkpoint digest the ref resolved
+ * to, among them): the same in preview and up, and new for a replacement.
  */
-export function containerIdFor(inputs: Inputs, olds: Partial<CheckedInputs>): string {
+export function containerIdFor(inputs: Inputs, digest: string | undefined): string {
   if (inputs.name !== undefined) return inputs.name;
-  const kept = olds.name === undefined && olds.resourceName === inputs.resourceName ? olds.containerId : undefined;
-  return autoName(inputs.resourceName, kept, containerIdRule);
+  const seed = seedOf(inputs.owner ?? inputs.resourceName, digest, inputs.address, inputs.namespace, inputs.live, inputs.restoreRw, inputs.logPath);
+  return autoName(inputs.resourceName, undefined, containerIdRule, seed);
 }

@@ -25,6 +25,7 @@ import { MANAGED_BY } from "../labels";
 
 /** Outputs: the checked inputs (diff gets old outputs, not old inputs) plus what the daemon says. */
 export type Outputs = CheckedInputs & {
+  containerId: string;
   pid: number;
   status: string;
   exitStatus?: number;
@@ -72,20 +73,27 @@ const DECIDE_LATER = ["checkpoint", "address", "namespace", "tls", "insecure", "
 export async function check(olds: PropertyBag, news: PropertyBag): Promise<{ inputs?: PropertyBag; failures?: CheckFailure[] }> {
   const { inputs, failures } = validateInputs(news);
   if (!inputs) return { failures };
-  const checked: CheckedInputs = { ...inputs, containerId: containerIdFor(inputs, olds as Partial<CheckedInputs>) };
-  if (DECIDE_LATER.some((key) => isUnknown(inputs[key]))) return { inputs: { ...checked } };
+  // A user-given name is an input, known in preview; an auto-name is create's (unknown in preview).
+  const checked: CheckedInputs = { ...inputs, ...(inputs.name !== undefined ? { containerId: inputs.name } : {}) };
+  const waiting = DECIDE_LATER.filter((key) => isUnknown(inputs[key]));
+  if (waiting.length > 0) {
+    // Preview of a chained resource (e.g. the checkpoint comes from a copy made in this update):
+    // nothing to ask the daemon yet; the plan says what it waits for.
+    return { inputs: { ...checked, plan: [{ step: "restore", waitsFor: waiting.join(", "), note: "planned when these are known (during up)" }] } };
+  }
   try {
     const { plan, steps } = await withClient(inputs, async (client) => {
       const plan = await planRestore(client, inputs.checkpoint, inputs);
-      await assertNameFree(client, checked, olds);
+      const id = containerIdFor(inputs, plan.checkpoint.digest);
+      await assertNameFree(client, { ...checked, containerId: id }, olds);
       const labels = isUnknown(inputs.labels) ? {} : inputs.labels;
-      return { plan, steps: describeRestore(plan, { id: checked.containerId, ...inputs, labels }, inputs.namespace) };
+      return { plan, steps: describeRestore(plan, { id, ...inputs, labels }, inputs.namespace) };
     });
     return { inputs: { ...checked, checkpointDigest: plan.checkpoint.digest, plan: steps, security: plan.security } };
   } catch (err) {
     if (!(err instanceof RestoreError)) throw err;
     // The container exists already: a checkpoint removed after the restore is no reason to fail.
-    const existing = olds.checkpointDigest && olds.checkpoint === inputs.checkpoint && olds.containerId === checked.containerId;
+    const existing = olds.checkpointDigest && olds.checkpoint === inputs.checkpoint && olds.name === inputs.name;
     if (GONE_AFTER_RESTORE.has(err.code) && existing) {
       return { inputs: { ...checked, checkpointDigest: olds.checkpointDigest, plan: olds.plan, security: olds.security } };
     }
@@ -106,7 +114,7 @@ function ownerOf(inputs: Pick<Inputs, "resourceName" | "owner">): string {
 }
 
 /** A new resource must not take a container id that something else already uses. */
-async function assertNameFree(client: ReturnType<typeof connect>, checked: CheckedInputs, olds: PropertyBag): Promise<void> {
+async function assertNameFree(client: ReturnType<typeof connect>, checked: CheckedInputs & { containerId: string }, olds: PropertyBag): Promise<void> {
   if (olds.containerId === checked.containerId) return; // ours, from an earlier run
   const existing = await inspect(client, checked.containerId);
   // On a replacement the engine checks again without olds: the container it replaces is ours.
@@ -117,7 +125,7 @@ async function assertNameFree(client: ReturnType<typeof connect>, checked: Check
   }
 }
 
-const REPLACE_KEYS = ["checkpointDigest", "containerId", "address", "namespace", "live", "restoreRw", "logPath"] as const;
+const REPLACE_KEYS = ["checkpointDigest", "name", "address", "namespace", "live", "restoreRw", "logPath"] as const;
 // tls and insecure: new credentials must reach the state, or delete would use stale ones.
 // allow and privileged: checked on the next restore, never a reason to restart a running container.
 const UPDATE_KEYS = ["checkpoint", "labels", "stopSignal", "stopTimeoutSeconds", "tls", "insecure", "allow", "privileged"] as const;
@@ -137,12 +145,20 @@ export async function diff(_id: string, olds: PropertyBag, news: PropertyBag) {
   return {
     changes: replaces.length > 0 || updates.length > 0,
     replaces,
-    // Ids collide when the user fixed the name: the old container must go first.
-    deleteBeforeReplace: news.name !== undefined && !isUnknown(news.name),
+    // Ids collide when the user fixed the name, or when the replacement's auto-name is the old one's
+    // (only the status changed: a dead container restored again): the old container must go first.
+    deleteBeforeReplace: (news.name !== undefined && !isUnknown(news.name)) || (replaces.length > 0 && nextAutoName(news) === olds.containerId),
   };
 }
 
-function outputsFrom(inputs: CheckedInputs, plan: RestorePlan, state: Pick<ContainerState, "pid" | "status">, extra: Partial<Outputs>): Outputs {
+/** The auto-name a replacement would get, when check resolved everything it depends on. */
+function nextAutoName(news: PropertyBag): string | undefined {
+  if (news.name !== undefined || typeof news.checkpointDigest !== "string") return undefined;
+  const parsed = checkedInputsSchema.safeParse(news);
+  return parsed.success ? containerIdFor(parsed.data, news.checkpointDigest) : undefined;
+}
+
+function outputsFrom(inputs: CheckedInputs & { containerId: string }, plan: RestorePlan, state: Pick<ContainerState, "pid" | "status">, extra: Partial<Outputs>): Outputs {
   return {
     ...inputs,
     pid: state.pid,
@@ -164,9 +180,10 @@ function outputsFrom(inputs: CheckedInputs, plan: RestorePlan, state: Pick<Conta
 
 /** Restores the container; a failed restore leaves nothing on the daemon and nothing in state. */
 export async function create(news: PropertyBag): Promise<{ id: string; outs: Outputs }> {
-  const inputs = parseProperties(checkedInputsSchema, news, "create");
-  return withClient(inputs, async (client) => {
-    const plan = await planRestore(client, inputs.checkpoint, inputs);
+  const given = parseProperties(checkedInputsSchema, news, "create");
+  return withClient(given, async (client) => {
+    const plan = await planRestore(client, given.checkpoint, given);
+    const inputs = { ...given, containerId: given.containerId ?? containerIdFor(given, plan.checkpoint.digest) };
     const result = await restore(client, plan, {
       id: inputs.containerId,
       live: inputs.live,
@@ -181,7 +198,7 @@ export async function create(news: PropertyBag): Promise<{ id: string; outs: Out
       // Undo could not finish (e.g. the daemon went away): record the id with an init
       // error, so the next `up` replaces it and delete cleans up whatever is left.
       if (err instanceof RestoreError && err.cleanupErrors.length > 0) {
-        throw { message: err.message, id: inputs.containerId, properties: { ...news, status: "failed", pid: 0 }, reasons: [err.message] };
+        throw { message: err.message, id: inputs.containerId, properties: { ...news, containerId: inputs.containerId, status: "failed", pid: 0 }, reasons: [err.message] };
       }
       throw err;
     });

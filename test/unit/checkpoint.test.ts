@@ -166,7 +166,9 @@ describe("resource inputs", () => {
     for (const unknown of [{ tls: UNKNOWN }, { insecure: UNKNOWN }, { insecure: true, stopSignal: UNKNOWN }]) {
       const result = await check({}, { checkpoint: "c:1", address: "tcp://127.0.0.1:9", resourceName: "web", ...unknown });
       assert.equal(result.failures, undefined, JSON.stringify(result.failures));
-      assert.equal(result.inputs?.plan, undefined, "no plan without the daemon");
+      const waitsFor = Object.keys(unknown).filter((k) => (unknown as Record<string, unknown>)[k] === UNKNOWN).join(", ");
+      assert.deepEqual((result.inputs?.plan as { step: string; waitsFor: string }[]).map((s) => [s.step, s.waitsFor]), [["restore", waitsFor]], "no daemon plan: the plan says what it waits for");
+      assert.equal(result.inputs?.containerId, undefined, "an auto-name is create's: unknown in preview");
     }
   });
 
@@ -176,15 +178,18 @@ describe("resource inputs", () => {
     assert.equal(inputs?.checkpoint, UNKNOWN);
   });
 
-  test("auto-names are kept for the same resource and fit containerd's 76 characters", () => {
-    const inputs = validateInputs({ checkpoint: "c:1", resourceName: "my app/" + "x".repeat(100) }).inputs!;
-    const id = containerIdFor(inputs, {});
+  test("auto-names are stable (the same in preview and up), new for a replacement, and fit containerd's 76 characters", () => {
+    const inputs = validateInputs({ checkpoint: "c:1", resourceName: "my app/" + "x".repeat(100), owner: "p/s/my app" }).inputs!;
+    const id = containerIdFor(inputs, "sha256:aa");
     assert.ok(id.length <= 76, id);
     assert.match(id, /^my-app-x+-[0-9a-f]{7}$/);
-    assert.equal(containerIdFor(inputs, { containerId: id, resourceName: inputs.resourceName }), id);
-    assert.equal(containerIdFor({ ...inputs, name: "fixed" }, { containerId: id }), "fixed");
+    assert.equal(containerIdFor(inputs, "sha256:aa"), id, "the same inputs give the same name");
+    assert.notEqual(containerIdFor(inputs, "sha256:bb"), id, "a new checkpoint digest (a replacement) gives a new name");
+    assert.notEqual(containerIdFor({ ...inputs, namespace: "other" }, "sha256:aa"), id);
+    assert.notEqual(containerIdFor({ ...inputs, owner: "p/other-stack/my app" }, "sha256:aa"), id, "another stack's resource gets another name");
+    assert.equal(containerIdFor({ ...inputs, name: "fixed" }, "sha256:aa"), "fixed");
     // A cut that ends on a separator must not leave "--" before the suffix.
     const edge = validateInputs({ checkpoint: "c:1", resourceName: `${"a".repeat(67)}-b` }).inputs!;
-    assert.equal(invalidIdReason(containerIdFor(edge, {})), undefined);
+    assert.equal(invalidIdReason(containerIdFor(edge, undefined)), undefined);
   });
 });

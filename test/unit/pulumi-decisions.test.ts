@@ -81,7 +81,7 @@ describe("create and update parse what check produced", () => {
     const err = await restoreErrorOf(restored.create({ ...state, containerId: "a/b" }));
     assert.equal(err.subject, "containerId");
     assert.match(err.message, /^create: property containerId: containerId "a\/b" must be letters/);
-    assert.match((await restoreErrorOf(checkpoint.create({ containerId: "app", resourceName: "app" }))).message, /^create: property ref:/);
+    assert.match((await restoreErrorOf(checkpoint.create({ ref: "", resourceName: "app" }))).message, /^create: property containerId:/);
     assert.match((await restoreErrorOf(copy.create({ source: { ref: "c:1" }, resourceName: "c" }))).message, /^create: property target:/);
   });
 
