@@ -55,7 +55,7 @@ export interface CliProject {
   /** The @pulumi/pulumi version installed in the project. */
   pulumiVersion: string;
   /** Runs `pulumi <args>` in the project; rejects (with stdout and stderr) on a non-zero exit unless `allowFailure`. */
-  pulumi(args: string[], options?: { allowFailure?: boolean }): Promise<CommandResult>;
+  pulumi(args: string[], options?: PulumiRunOptions): Promise<CommandResult>;
   /** The stack's outputs (`pulumi stack output --json --show-secrets`). */
   outputs(): Promise<Record<string, unknown>>;
   /** Every file under the backend directory: stacks, history, backups. */
@@ -137,13 +137,39 @@ export async function newCliProject(example: string, options: CliProjectOptions 
   });
   const pulumiVersion = (JSON.parse(fs.readFileSync(path.join(dir, "node_modules", "@pulumi", "pulumi", "package.json"), "utf8")) as { version: string }).version;
 
+  const { pulumi, outputs } = pulumiIn(dir, root);
+  return {
+    dir,
+    stateDir,
+    pulumiVersion,
+    pulumi,
+    outputs,
+    stateFiles: () => listFiles(stateDir),
+    async remove() {
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface PulumiRunOptions {
+  allowFailure?: boolean;
+  /** Copy the command's output to this process's stdout and stderr as it comes (the demo). */
+  stream?: boolean;
+}
+
+/**
+ * The real CLI, run in the project directory `dir` as a user runs it, with a
+ * local backend (`<root>/state`), PULUMI_HOME (`<root>/home`) and a passphrase
+ * for secrets; no update checks, no plugin downloads.
+ */
+export function pulumiIn(dir: string, root: string) {
   const cli = process.env.PULUMI_CLI_BIN ?? "pulumi";
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     // The language host and the dynamic provider run the first `node` on PATH: this Node (24).
     PATH: `${path.dirname(process.execPath)}:${path.dirname(cli)}:${process.env.PATH}`,
     PULUMI_HOME: path.join(root, "home"),
-    PULUMI_BACKEND_URL: `file://${stateDir}`,
+    PULUMI_BACKEND_URL: `file://${path.join(root, "state")}`,
     PULUMI_CONFIG_PASSPHRASE: "test",
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
@@ -151,30 +177,31 @@ export async function newCliProject(example: string, options: CliProjectOptions 
     NO_COLOR: "1",
   };
   delete env.PULUMI_ACCESS_TOKEN;
-  const pulumi = async (args: string[], opts: { allowFailure?: boolean } = {}): Promise<CommandResult> => {
-    try {
-      const dashes = args.indexOf("--");
-      const argv = dashes < 0 ? [...args, "--non-interactive"] : [...args.slice(0, dashes), "--non-interactive", ...args.slice(dashes)];
-      const { stdout, stderr } = await run(cli, argv, { cwd: dir, env, maxBuffer: 64 << 20 });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code?: number; stdout?: string; stderr?: string };
-      const result = { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? String(err) };
-      if (opts.allowFailure) return result;
-      throw new Error(`pulumi ${args.join(" ")} exited ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`);
+  fs.mkdirSync(path.join(root, "state"), { recursive: true });
+  const pulumi = async (args: string[], opts: PulumiRunOptions = {}): Promise<CommandResult> => {
+    // --non-interactive before a `--` (after it, it would be a value).
+    const dashes = args.indexOf("--");
+    const argv = dashes < 0 ? [...args, "--non-interactive"] : [...args.slice(0, dashes), "--non-interactive", ...args.slice(dashes)];
+    const child = execFile(cli, argv, { cwd: dir, env, maxBuffer: 64 << 20 });
+    if (opts.stream) {
+      child.stdout?.pipe(process.stdout, { end: false });
+      child.stderr?.pipe(process.stderr, { end: false });
     }
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (d: string) => (stdout += d));
+    child.stderr?.on("data", (d: string) => (stderr += d));
+    const code = await new Promise<number>((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (c) => resolve(c ?? 1));
+    });
+    const result = { code, stdout, stderr };
+    if (code !== 0 && !opts.allowFailure) {
+      throw new Error(`pulumi ${args.join(" ")} exited ${code}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`);
+    }
+    return result;
   };
-  return {
-    dir,
-    stateDir,
-    pulumiVersion,
-    pulumi,
-    async outputs() {
-      return JSON.parse((await pulumi(["stack", "output", "--json", "--show-secrets"])).stdout) as Record<string, unknown>;
-    },
-    stateFiles: () => listFiles(stateDir),
-    async remove() {
-      fs.rmSync(root, { recursive: true, force: true });
-    },
-  };
+  const outputs = async (): Promise<Record<string, unknown>> =>
+    JSON.parse((await pulumi(["stack", "output", "--json", "--show-secrets"])).stdout) as Record<string, unknown>;
+  return { pulumi, outputs };
 }
