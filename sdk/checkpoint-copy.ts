@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { DaemonArgs } from "./daemon";
-import { withSecretTls } from "./daemon";
+import { endpointWithDefaults, secretEndpoint, withSecretTls } from "./daemon";
 import { checkpointCopyProvider } from "./provider";
 
 /** Arguments of a CheckpointCopy. A new endpoint or a new digest behind the source ref makes a new copy (replace); TLS material changes in place. */
@@ -41,13 +41,14 @@ export class CheckpointCopy extends pulumi.dynamic.Resource {
   declare readonly digest: pulumi.Output<string>;
   /** Bytes streamed to the target when the copy was made. */
   declare readonly bytesMoved: pulumi.Output<number>;
+  /** Blobs written to the target when the copy was made (those it already had are not counted). */
   declare readonly blobsCopied: pulumi.Output<number>;
 
   constructor(name: string, args: CheckpointCopyArgs, opts?: pulumi.CustomResourceOptions) {
     super(
       checkpointCopyProvider,
       name,
-      { ...args, resourceName: name, owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, targetRef: undefined, digest: undefined, bytesMoved: undefined, blobsCopied: undefined },
+      { ...args, source: secretEndpoint(endpointWithDefaults(args.source)), target: secretEndpoint(endpointWithDefaults(args.target)), resourceName: name, owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, targetRef: undefined, digest: undefined, bytesMoved: undefined, blobsCopied: undefined },
       withSecretTls(opts, ["source", "target"]),
       "containerd",
       "CheckpointCopy",

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { withSecretTls, type DaemonTls } from "./daemon";
+import { secretTls, withDaemonDefaults, withSecretTls, type DaemonTls } from "./daemon";
 import { restoredContainerProvider } from "./provider";
 import type { Allowances, SecuritySummary } from "../provider/policy";
 
@@ -18,8 +18,10 @@ export interface RestoredContainerArgs {
    */
   checkpoint: pulumi.Input<string>;
   /**
-   * Container id. Default: the resource name plus a random suffix. Fixing it makes
-   * replacements delete the old container first (ids collide). Replaces.
+   * Container id. Default: the resource name plus 7 hex digits hashed from the project, stack,
+   * resource name and the inputs that replace it (the name preview shows is the one up creates;
+   * a replacement gets its own). Fixing it makes replacements delete the old container first
+   * (ids collide). Replaces.
    */
   name?: pulumi.Input<string>;
   /** containerd address: `unix:///path/containerd.sock` or `tcp://host:port`. Default the system socket. Replaces. */
@@ -40,7 +42,7 @@ export interface RestoredContainerArgs {
   logPath?: pulumi.Input<string>;
   /**
    * Mutual TLS for a `tcp://` address: PEM CA certificate, client certificate and key.
-   * Pass them as `pulumi.secret(...)`; they are kept secret in state.
+   * Marked secret by this package (in inputs and outputs) even when passed as plain strings.
    */
   tls?: pulumi.Input<DaemonTls>;
   /** Allow plaintext `tcp://` (no TLS). Default false: plaintext TCP is refused at check. */
@@ -76,7 +78,7 @@ export interface RestoredContainerArgs {
  * ```
  */
 export class RestoredContainer extends pulumi.dynamic.Resource {
-  /** The containerd container id. */
+  /** The containerd container id (an auto-name is unknown during preview of a create). */
   declare readonly containerId: pulumi.Output<string>;
   /** Host pid of the restored process (0 when not running). */
   declare readonly pid: pulumi.Output<number>;
@@ -90,6 +92,7 @@ export class RestoredContainer extends pulumi.dynamic.Resource {
   declare readonly checkpointFormat: pulumi.Output<string>;
   /** The base image the checkpoint was made on. */
   declare readonly imageName: pulumi.Output<string>;
+  /** The snapshotter of the container's rootfs (the one the checkpoint names, e.g. `overlayfs`). */
   declare readonly snapshotter: pulumi.Output<string>;
   /** The container's snapshot key (its rootfs). */
   declare readonly snapshotKey: pulumi.Output<string>;
@@ -106,12 +109,14 @@ export class RestoredContainer extends pulumi.dynamic.Resource {
   /** What the checkpoint is granted on the host: user, host namespaces, extra capabilities, host mounts, devices, hooks, runtime options (also shown by `pulumi preview`). */
   declare readonly security: pulumi.Output<SecuritySummary>;
 
-  constructor(name: string, args: RestoredContainerArgs, opts?: pulumi.CustomResourceOptions) {
+  constructor(name: string, given: RestoredContainerArgs, opts?: pulumi.CustomResourceOptions) {
+    const args = withDaemonDefaults(given);
     super(
       restoredContainerProvider,
       name,
       {
         ...args,
+        tls: secretTls(args.tls),
         resourceName: name,
         owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`,
         containerId: undefined,

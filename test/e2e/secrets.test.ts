@@ -4,7 +4,8 @@
  * mutual TLS on loopback TCP: the restore works over TLS, and the client key,
  * client certificate and CA never appear in plaintext in the exported state,
  * the backend's files on disk, the engine's events or its output text (also
- * with `--diff`); tls is stored as secret objects; the serialized provider
+ * with `--diff`), also when the program passes tls as plain strings (the SDK
+ * marks it secret); tls is stored as secret objects; the serialized provider
  * holds no secret. Plaintext tcp:// fails preview on `address`.
  */
 import assert from "node:assert/strict";
@@ -42,7 +43,8 @@ const suite = daemonSuite({
         logPath,
         stopTimeoutSeconds: 1,
       };
-      if (mode === "tls") args.tls = pulumi.secret(material.clientTls());
+      // Plain strings, as from a file or a non-secret config: the SDK marks them secret itself.
+      if (mode === "tls") args.tls = material.clientTls();
       if (mode === "wrong-ca") args.tls = pulumi.secret({ ...material.clientTls(), ca: material.otherCa.certPem });
       const counter = new RestoredContainer("counter", args);
       return { containerId: counter.containerId, status: counter.status, pid: counter.pid };
@@ -137,7 +139,7 @@ test("preview with a secret tls whose CA is wrong fails on address, and prints n
   assert.deepEqual(leaks(message), []);
 });
 
-test("up with tls as a secret restores the container over mutual TLS", async () => {
+test("up with tls given as plain strings restores the container over mutual TLS, tls shown as [secret]", async () => {
   mode = "tls";
   const preview = await s.stack.preview({ ...watched(), diff: true });
   assert.equal(preview.changeSummary.create, 2);
