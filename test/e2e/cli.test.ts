@@ -62,6 +62,12 @@ async function lifecycle(p: CliProject, onAfterPreview: () => Promise<void>): Pr
   await onAfterPreview();
   await p.pulumi(["up", "--yes"]);
   const outputs = await p.outputs();
+  // The name preview showed (in the restore plan) is the one up made. (A chained restore, whose
+  // checkpoint is made in this update, has no name in preview: its plan waits for the checkpoint.)
+  if (typeof outputs.containerId === "string") {
+    assert.ok(preview.stdout.includes(outputs.containerId), `preview showed the container id ${outputs.containerId} that up created`);
+  }
+  if (typeof outputs.targetContainerId === "string") assert.match(preview.stdout, /waitsFor\s*:\s*"checkpoint"/);
   await p.pulumi(["preview", "--expect-no-changes"]);
   await p.pulumi(["refresh", "--yes"]);
   await p.pulumi(["preview", "--expect-no-changes"]);
@@ -143,5 +149,59 @@ test("fleet through the CLI: previews green on a fresh stack, then restores on e
     await p.pulumi(["destroy", "--yes"], { allowFailure: true });
     await p.remove();
     await a.ctr(["images", "rm", checkpoint.ref]).catch(() => undefined);
+  }
+});
+
+test("provider defaults from stack config (containerd-restore:address, :namespace); an explicit input wins", async () => {
+  const [checkpointA, checkpointB] = await Promise.all([
+    makeCheckpoint(a, { ref: "checkpoint/cli-defaults:v1", image: await importBaseImage(a) }),
+    importBaseImage(b).then((image) => makeCheckpoint(b, { ref: "checkpoint/cli-defaults-b:v1", image })),
+  ]);
+  const program = `import * as pulumi from "@pulumi/pulumi";
+import { RestoredContainer } from "pulumi-containerd-restore";
+
+const config = new pulumi.Config();
+// No address or namespace: both come from containerd-restore:* in stack config.
+const fromConfig = new RestoredContainer("from-config", { checkpoint: config.require("checkpoint"), stopTimeoutSeconds: 1 });
+// Its own address and namespace win over stack config.
+const explicit = new RestoredContainer("explicit", {
+  checkpoint: config.require("checkpointB"),
+  address: config.require("addressB"),
+  namespace: config.require("namespaceB"),
+  stopTimeoutSeconds: 1,
+});
+export const fromConfigId = fromConfig.containerId;
+export const explicitId = explicit.containerId;
+`;
+  const p = await newCliProject("restore-counter", { program });
+  try {
+    const containersA = (await takeInventory(a)).containers;
+    await initStack(p, {
+      "containerd-restore:address": a.address,
+      "containerd-restore:namespace": a.namespace,
+      checkpoint: checkpointA.ref,
+      checkpointB: checkpointB.ref,
+      addressB: b.address,
+      namespaceB: b.namespace,
+    });
+    await p.pulumi(["preview"]);
+    await p.pulumi(["up", "--yes"]);
+    const outputs = await p.outputs();
+    assert.deepEqual((await takeInventory(a)).containers, [...containersA, outputs.fromConfigId].sort(), "from-config restored on the config's daemon");
+    assert.deepEqual((await takeInventory(b)).containers, [outputs.explicitId], "explicit restored on its own daemon");
+    const state = JSON.parse((await p.pulumi(["stack", "export"])).stdout) as { deployment: { resources: { urn: string; inputs?: Record<string, unknown> }[] } };
+    const inputsOf = (name: string) => state.deployment.resources.find((r) => r.urn.endsWith(`::${name}`))?.inputs ?? {};
+    assert.equal(inputsOf("from-config").address, a.address);
+    assert.equal(inputsOf("from-config").namespace, a.namespace);
+    assert.equal(inputsOf("explicit").address, b.address);
+    await p.pulumi(["preview", "--expect-no-changes"]);
+    await p.pulumi(["destroy", "--yes"]);
+    assert.deepEqual((await takeInventory(a)).containers, containersA);
+    assert.deepEqual((await takeInventory(b)).containers, []);
+  } finally {
+    await p.pulumi(["destroy", "--yes"], { allowFailure: true });
+    await p.remove();
+    await a.ctr(["images", "rm", checkpointA.ref]).catch(() => undefined);
+    await b.ctr(["images", "rm", checkpointB.ref]).catch(() => undefined);
   }
 });
