@@ -151,6 +151,20 @@ describe("hostile checkpoints are refused by default, before the daemon changes"
   });
 });
 
+describe("preview shows what a checkpoint is granted", () => {
+  test("check with allow.hooks passes, and its plan and security summary name the hooks", async () => {
+    const result = await check({}, { checkpoint: fixtures.hooks.ref, address: d.address, namespace: d.namespace, resourceName: "hooked", allow: { hooks: true } });
+    assert.deepEqual(result.failures ?? [], []);
+    const inputs = result.inputs as { plan: { step: string; grants?: string }[]; security: { hooks: string[] } };
+    assert.equal(inputs.security.hooks.length, 3);
+    assert.match(inputs.plan.find((s) => s.step === "create-container")?.grants ?? "", /^hooks: prestart: .*prestart, createRuntime: .*, poststart: /);
+    const plain = await check({}, { checkpoint: good.ref, address: d.address, namespace: d.namespace, resourceName: "plain" });
+    const plainPlan = (plain.inputs as { plan: { step: string; grants?: string }[] }).plan;
+    assert.equal(plainPlan.find((s) => s.step === "create-container")?.grants, "nothing beyond an ordinary container");
+    assert.deepEqual(ran(), []);
+  });
+});
+
 describe("allowances admit exactly their category", () => {
   async function restoreAndTeardown(ref: string, policy: Parameters<typeof planRestore>[2]) {
     const before = await takeInventory(d);
