@@ -11,3 +11,4 @@ export * from "./mediatypes";
 export { createTar, createOciLayoutTar, sha256Digest, blob, type TarEntry, type LayoutBlob } from "./tar";
 export { runProcess, waitFor, sleep, pidAlive, listProcesses, mountsUnder, type ProcessResult, type ProcInfo } from "./proc";
 export { generateTlsMaterial, startTlsGateway, freeLoopbackPort, type TlsMaterial, type CertKeyPair, type TlsGateway } from "./tls";
+export * from "./versions";
