@@ -28,6 +28,7 @@ export type RestoreErrorCode =
   | "snapshotter-unavailable"
   | "base-image-not-unpacked"
   // the daemon
+  | "unsupported-daemon-version"
   | "daemon-unreachable"
   | "daemon-error"
   | "criu-failed";

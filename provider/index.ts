@@ -9,6 +9,8 @@
 export { connect, parseAddress, ContainerdClient, ContainerdError, isContainerdError, DEFAULT_ADDRESS, DEFAULT_NAMESPACE } from "./containerd";
 export type { ConnectOptions, TlsOptions, ContainerdErrorCode, Descriptor } from "./containerd";
 export { planRestore, assertPlanSupports } from "./restore/plan";
+export { daemonVersion, parseDaemonVersion, assertSupportedVersion, MIN_DAEMON_VERSION } from "./containerd/version";
+export type { DaemonVersion } from "./containerd/version";
 export type { RestorePlan, PlanRequirements } from "./restore/plan";
 export { restore, restoreSteps, describeRestore } from "./restore/restore";
 export { invalidIdReason, MAX_ID_LENGTH } from "./restore/identifiers";

@@ -89,6 +89,8 @@ export class RestoredContainer extends pulumi.dynamic.Resource {
   declare readonly restoreDurationMs: pulumi.Output<number>;
   /** The ordered restore steps and what each uses (also shown by `pulumi preview`). */
   declare readonly plan: pulumi.Output<RestoreStepPlan[]>;
+  /** The containerd version (its Version service) that restored the container, e.g. `v2.4.2` or `1.6.20~ds1`. */
+  declare readonly daemonVersion: pulumi.Output<string>;
 
   constructor(name: string, args: RestoredContainerArgs, opts?: pulumi.CustomResourceOptions) {
     super(
@@ -112,6 +114,7 @@ export class RestoredContainer extends pulumi.dynamic.Resource {
         restoredAt: undefined,
         restoreDurationMs: undefined,
         plan: undefined,
+        daemonVersion: undefined,
       },
       withSecretTls(opts, ["tls"]),
       "containerd",

@@ -44,13 +44,15 @@ export interface Outputs extends CheckedInputs {
   restoredAt: string;
   restoreDurationMs: number;
   plan: StepDescription[];
+  /** The daemon's version when it restored the container, e.g. `v2.4.2`. */
+  daemonVersion: string;
 }
 
 type Raw = Record<string, unknown>;
 
 /** Which input a restore error is about. */
 function propertyOf(err: RestoreError): string {
-  if (err.code === "daemon-unreachable") return "address";
+  if (err.code === "daemon-unreachable" || err.code === "unsupported-daemon-version") return "address";
   switch (err.subject) {
     case "id":
       return "name";
@@ -153,6 +155,7 @@ function outputsFrom(inputs: CheckedInputs, plan: RestorePlan, state: Pick<Conta
     snapshotKey: inputs.containerId,
     runtime: plan.runtime.name,
     criuImageBytes: plan.criuImage?.size ?? 0,
+    daemonVersion: plan.daemonVersion,
     restoredAt: "",
     restoreDurationMs: 0,
     plan: describeRestore(plan, { id: inputs.containerId, ...inputs }, inputs.namespace),

@@ -18,6 +18,7 @@ import {
 import { MediaType, SPEC_TYPE_URL, hostPlatform } from "../checkpoint/media-types";
 import { RestoreError, daemonError, type RestoreErrorCode } from "../errors";
 import { invalidIdReason } from "./identifiers";
+import { daemonVersion } from "../containerd/version";
 
 /** Checkpoint indexes are a few KB; anything this big is not one. */
 const MAX_INDEX_BYTES = 4 * 1024 * 1024;
@@ -41,6 +42,8 @@ export interface RestorePlan {
   criuImage?: Descriptor;
   /** The checkpointed container's OCI runtime spec. */
   spec: Record<string, unknown>;
+  /** The daemon's version (Version service), e.g. `v2.4.2`; older than 1.6 is refused. */
+  daemonVersion: string;
 }
 
 /** What the restore will need from the checkpoint; checked at plan time. */
@@ -249,6 +252,7 @@ export async function planRestore(
     if (namespaceProblem) {
       throw new RestoreError("invalid-option", `namespace "${client.namespace}" ${namespaceProblem} (containerd's rule for namespaces)`, { subject: "namespace" });
     }
+    const { version } = await daemonVersion(client);
     const { image } = await notFoundAs(
       client.call("images.Get", { name: ref }),
       () => new RestoreError("checkpoint-not-found", `checkpoint image ${ref} not found in namespace ${client.namespace}`, { subject: "checkpoint" }),
@@ -276,6 +280,7 @@ export async function planRestore(
       ...(index.rwLayer ? { rwLayer: toDescriptor(index.rwLayer) } : {}),
       ...(index.criuImage ? { criuImage: toDescriptor(index.criuImage) } : {}),
       spec: structuredClone(spec),
+      daemonVersion: version,
     };
     await assertParentSnapshot(client, plan);
     assertPlanSupports(plan, requirements);
