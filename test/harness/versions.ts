@@ -126,6 +126,12 @@ export interface VersionBehaviour {
   nativeTcpServes: boolean;
   /** Config file version the daemon wants: 2 (1.x), 3 (2.x). */
   configVersion: 2 | 3;
+  /**
+   * A task created from a checkpoint but not started yet (CREATED, pid 0) is still
+   * there after the daemon is SIGKILLed and started again (1.6.20, 2.4.2); 1.7.35
+   * drops it on restart, leaving the container record and its snapshot.
+   */
+  createdTaskSurvivesRestart: boolean;
 }
 
 export function behaviourOf(containerd: Version): VersionBehaviour {
@@ -134,6 +140,7 @@ export function behaviourOf(containerd: Version): VersionBehaviour {
     ctrRunWritesRuntimeOptions: !atLeast(containerd, 1, 7),
     nativeTcpServes: containerd.major < 2,
     configVersion: containerd.major >= 2 ? 3 : 2,
+    createdTaskSurvivesRestart: !(containerd.major === 1 && containerd.minor === 7),
   };
 }
 
