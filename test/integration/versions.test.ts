@@ -34,6 +34,7 @@ import {
   type Inventory,
   type PrivateContainerd,
 } from "../harness";
+import { startFaultProxy } from "../harness/fault-proxy";
 
 let d: PrivateContainerd;
 let client: ContainerdClient;
@@ -147,6 +148,32 @@ describe("teardown", () => {
       assert.equal(value.exitStatus, 137);
     }
     await assertInventoryUnchanged(d, baseline, "after 60 concurrent teardowns");
+  });
+});
+
+describe("teardown when the daemon resets a Wait stream early", () => {
+  test("the wait is taken up again for the rest of the grace period: no failure, no grace cut short", async (t) => {
+    t.diagnostic("a proxy resets the first tasks.Wait stream after 300 ms (RST_STREAM CANCEL), as containerd 2.4 does at a deadline");
+    const proxy = await startFaultProxy(d);
+    const viaProxy = connect(proxy.address, { namespace: d.namespace });
+    const id = uniqueId("rst");
+    try {
+      await restore(client, await planRestore(client, checkpoint.ref), { id });
+      proxy.reset();
+      proxy.resetStreams("tasks.Wait", 1, 300);
+      const t0 = performance.now();
+      const result = await teardown(viaProxy, id, { graceMs: 1_500 });
+      const waited = performance.now() - t0;
+      assert.deepEqual(result, { existed: true, exitStatus: 137, killed: true });
+      // The shell ignores SIGTERM: SIGKILL may only come once the whole grace period has passed.
+      assert.ok(waited >= 1_500, `SIGKILL after ${Math.round(waited)} ms, before the 1500 ms grace period ended`);
+      assert.ok(proxy.attempts("tasks.Wait") >= 3, `the reset wait, the wait for the rest, the wait after SIGKILL: ${proxy.attempts("tasks.Wait")}`);
+      assert.equal(proxy.attempts("tasks.Kill"), 2, "SIGTERM once, SIGKILL once: no signal is sent again");
+    } finally {
+      viaProxy.close();
+      await proxy.close();
+    }
+    await assertInventoryUnchanged(d, baseline, "after the teardown through resets");
   });
 });
 
