@@ -29,6 +29,9 @@
 #      ${PULUMI_CLI_CACHE:-$HOME/.cache/pulumi-containerd-restore}/pulumi-v3.274.1/bin,
 #      plus pulumi-resource-pulumi-nodejs and, only where it can be resolved,
 #      pulumi-language-nodejs.
+#   f. containerd / runc versions other than Debian's (CONTAINERD_VERSION,
+#      RUNC_VERSION, SETUP_MATRIX below), built once by scripts/matrix.sh into
+#      ${PULUMI_CLI_CACHE:-$HOME/.cache/pulumi-containerd-restore}/{containerd,runc}-vX.Y.Z/bin.
 #
 # Knobs (environment variables):
 #   PULUMI_CLI_CACHE  cache root for the Pulumi CLI (default ~/.cache/pulumi-containerd-restore)
