@@ -13,3 +13,4 @@ export { runProcess, waitFor, sleep, pidAlive, listProcesses, mountsUnder, type 
 export { generateTlsMaterial, startTlsGateway, freeLoopbackPort, type TlsMaterial, type CertKeyPair, type TlsGateway } from "./tls";
 export { SPEC_TYPE_URL, anyBlob, runcOptionsBlob, checkpointSpec, makeHostileCheckpoint, type HostileCheckpointOptions, type RuncOptionsFixture } from "./hostile";
 export { daemonSuite, DaemonSuite, type DaemonSuiteOptions } from "./suite";
+export * from "./versions";
