@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: installs what is missing, starts a
-# private containerd, checkpoints a counting container, runs `pulumi up` on
-# examples/restore-counter with a local backend, shows the restored process
-# continuing its count, then `pulumi destroy`. Needs root (containerd, CRIU).
+# The main job on the embedded default, as a user runs it: installs what is
+# missing, starts a private containerd, checkpoints a counting container, then in
+# examples/restore-counter runs `pulumi stack init`, `pulumi config set …`,
+# `pulumi up` (the real CLI and Node language host, a local backend in a temp
+# dir), shows the restored process continuing its count, then `pulumi destroy`.
+# Needs root (containerd, CRIU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

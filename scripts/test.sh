@@ -10,7 +10,9 @@
 #                                        # one leg: that containerd and runc (built by setup)
 #
 # The matrix (no arguments, no CONTAINERD_VERSION / RUNC_VERSION set):
-#   containerd 1.6.20 (Debian) + runc 1.1.5 (Debian): everything
+#   containerd 1.6.20 (Debian) + runc 1.1.5 (Debian): everything, including test/cli
+#     (the examples through the Pulumi CLI in npm-installed projects; not per leg: the
+#     CLI path does not depend on the daemon version)
 #   containerd 1.7.35 + runc 1.5.3: integration and e2e
 #   containerd 2.4.2  + runc 1.5.3: integration and e2e
 #   containerd 1.6.20 + runc 1.5.3: integration and e2e
@@ -58,7 +60,7 @@ if [ $# -gt 0 ] || [ -n "${CONTAINERD_VERSION:-}" ] || [ -n "${RUNC_VERSION:-}" 
   . .cache/env.sh
   check_selected
   npm run --silent build
-  if [ $# -eq 0 ]; then set -- test/unit test/harness test/integration test/e2e; fi
+  if [ $# -eq 0 ]; then set -- test/unit test/harness test/integration test/e2e test/cli; fi
   mapfile -t files < <(test_files "$@")
   exec "${NODE_TEST[@]}" "${files[@]}"
 fi
@@ -72,7 +74,7 @@ mkdir -p "$LOG_DIR"
 
 # containerd runc targets...
 LEGS=(
-  "1.6.20 1.1.5 test/unit test/harness test/integration test/e2e"
+  "1.6.20 1.1.5 test/unit test/harness test/integration test/e2e test/cli"
   "1.7.35 1.5.3 test/integration test/e2e"
   "2.4.2 1.5.3 test/integration test/e2e"
   "1.6.20 1.5.3 test/integration test/e2e"

@@ -89,23 +89,3 @@ export async function failureOf(operation: Promise<unknown>): Promise<string> {
   }
   throw new Error("the operation succeeded; expected it to fail");
 }
-
-/**
- * The program of examples/<name> (index.ts, loaded by Node's type stripping) as
- * an inline program, with this package linked into the example's node_modules
- * (the example imports it by name, as a user's project does).
- */
-export function exampleProgram(name: string): { dir: string; program: PulumiFn } {
-  const dir = path.join(REPO_ROOT, "examples", name);
-  const link = path.join(dir, "node_modules", "pulumi-containerd-restore");
-  fs.mkdirSync(path.dirname(link), { recursive: true });
-  if (!fs.existsSync(link)) fs.symlinkSync(REPO_ROOT, link, "dir");
-  const entry = path.join(dir, "index.ts");
-  return {
-    dir,
-    program: async () => {
-      delete require.cache[entry];
-      return { ...(require(entry) as Record<string, unknown>) };
-    },
-  };
-}
