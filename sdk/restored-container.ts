@@ -78,6 +78,8 @@ export interface RestoredContainerArgs {
  * ```
  */
 export class RestoredContainer extends pulumi.dynamic.Resource {
+  /** The checkpoint image ref restored from (the `checkpoint` input; for `get`, read from the container's labels). */
+  declare readonly checkpoint: pulumi.Output<string>;
   /** The containerd container id (an auto-name is unknown during preview of a create). */
   declare readonly containerId: pulumi.Output<string>;
   /** Host pid of the restored process (0 when not running). */
@@ -111,6 +113,28 @@ export class RestoredContainer extends pulumi.dynamic.Resource {
   /** The containerd version (its Version service) that restored the container, e.g. `v2.4.2` or `1.6.20~ds1`. */
   declare readonly daemonVersion: pulumi.Output<string>;
 
+  /**
+   * Reads an existing container that this package restored (in any stack, for any resource) by its
+   * containerd id, without managing it: `pulumi up` never changes or deletes it, `pulumi refresh`
+   * reads it again. Every output is filled from the daemon's records and the container's labels:
+   * `containerId`, `checkpointDigest`, `checkpointFormat`, `imageName`, `snapshotter`,
+   * `snapshotKey`, `runtime`, `pid`, `status` (and the `checkpoint` ref it was restored from).
+   * `state` says where the daemon is (`address`, `namespace`, `tls`, `insecure`; default: stack
+   * config, see {@link RestoredContainerArgs.address}). A container this package did not restore
+   * is refused.
+   *
+   * `pulumi import` and the `import` resource option do not work for dynamic providers (the engine
+   * sends no provider code with an import): read with `get`, manage with a new `RestoredContainer`.
+   */
+  static get(
+    name: string,
+    id: pulumi.Input<pulumi.ID>,
+    state?: Pick<RestoredContainerArgs, "address" | "namespace" | "tls" | "insecure">,
+    opts?: pulumi.CustomResourceOptions,
+  ): RestoredContainer {
+    return new RestoredContainer(name, { ...state, adopt: true } as unknown as RestoredContainerArgs, { ...opts, id });
+  }
+
   constructor(name: string, given: RestoredContainerArgs, opts?: pulumi.CustomResourceOptions) {
     const args = withDaemonDefaults(given);
     super(
@@ -118,6 +142,8 @@ export class RestoredContainer extends pulumi.dynamic.Resource {
       name,
       {
         ...args,
+        // Seeded like every output: `get` reads it from the container's labels.
+        checkpoint: args.checkpoint,
         tls: secretTls(args.tls),
         resourceName: name,
         owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`,

@@ -227,6 +227,8 @@ const stateSchema = daemonStateSchema.extend({
   resourceName: z.string(),
   owner: z.string().optional(),
   checkpointDigest: z.string().optional(),
+  /** Set by `RestoredContainer.get`: adopt a container this package restored (any stack, any resource). */
+  adopt: z.boolean().optional(),
 });
 
 /** What update keeps of the old state. */
@@ -264,7 +266,17 @@ export async function read(id: string, props: PropertyBag): Promise<{ id?: strin
   // snapshot, no container): the next up replaces it, and its teardown clears the debris.
   if (olds.status === "failed") return { id, props };
   const state = await withClient(olds, (client) => inspect(client, id));
+  if (!state && olds.adopt) throw new RestoreError("invalid-option", `RestoredContainer.get: no container ${id} in namespace ${olds.namespace} at ${olds.address}`, { subject: "id" });
   if (!state) return {};
+  if (olds.adopt) {
+    // get: read-only, so any container this package restored may be read; never one made otherwise.
+    if (state.labels[Label.managedBy] !== MANAGED_BY) {
+      throw new RestoreError("invalid-option", `RestoredContainer.get: container ${id} was not restored by pulumi-containerd-restore (no ${Label.managedBy} label)`, { subject: "id" });
+    }
+    // The inputs `get` was not given come from the container's labels too.
+    const inputs = { ...(state.checkpointRef ? { checkpoint: state.checkpointRef } : {}), ...(state.labels[Label.mode] ? { live: state.labels[Label.mode] === "live" } : {}) };
+    return { id, props: { ...inputs, ...props, ...recorded(state) } };
+  }
   // Same name, someone else's container (another stack's, or made by hand): ours is gone; never adopt theirs.
   const foreign = foreignReason(state, olds);
   if (foreign) {
@@ -272,14 +284,23 @@ export async function read(id: string, props: PropertyBag): Promise<{ id?: strin
     return {};
   }
   const { exitStatus: _previous, ...rest } = props;
+  return { id, props: { ...rest, ...recorded(state) } };
+}
+
+/** The outputs the daemon records for a container (its labels, container record and task): what a refresh or a `get` fills. */
+function recorded(state: ContainerState): PropertyBag {
+  const { labels } = state;
   return {
-    id,
-    props: {
-      ...rest,
-      status: state.status,
-      pid: state.pid,
-      ...(state.exitStatus !== undefined ? { exitStatus: state.exitStatus } : {}),
-    },
+    containerId: state.id,
+    status: state.status,
+    pid: state.pid,
+    ...(state.exitStatus !== undefined ? { exitStatus: state.exitStatus } : {}),
+    ...(state.checkpointDigest ? { checkpointDigest: state.checkpointDigest } : {}),
+    ...(labels[Label.checkpointFormat] ? { checkpointFormat: labels[Label.checkpointFormat] } : {}),
+    imageName: state.image,
+    snapshotter: state.snapshotter,
+    snapshotKey: state.snapshotKey,
+    runtime: state.runtime,
   };
 }
 

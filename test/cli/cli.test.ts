@@ -43,8 +43,8 @@ after(async () => {
 const counts = (logPath: string) => readLog(logPath).filter((l) => /^\d+$/.test(l)).map(Number);
 
 /** `pulumi stack init`, then `pulumi config set` of each entry, as a user types them. */
-async function initStack(p: CliProject, config: Record<string, string>): Promise<void> {
-  await p.pulumi(["stack", "init", "dev"]);
+async function initStack(p: CliProject, config: Record<string, string>, stack = "dev"): Promise<void> {
+  await p.pulumi(["stack", "init", stack]);
   for (const [key, value] of Object.entries(config)) await p.pulumi(["config", "set", key, "--", value]);
 }
 
@@ -152,7 +152,7 @@ test("fleet through the CLI: previews green on a fresh stack, then restores on e
   }
 });
 
-test("provider defaults from stack config (containerd-restore:address, :namespace); an explicit input wins", async () => {
+test("provider defaults from stack config (containerd-restore:address, :namespace), an explicit input winning; RestoredContainer.get from another stack fills every output and never deletes", async () => {
   const [checkpointA, checkpointB] = await Promise.all([
     makeCheckpoint(a, { ref: "checkpoint/cli-defaults:v1", image: await importBaseImage(a) }),
     importBaseImage(b).then((image) => makeCheckpoint(b, { ref: "checkpoint/cli-defaults-b:v1", image })),
@@ -161,17 +161,28 @@ test("provider defaults from stack config (containerd-restore:address, :namespac
 import { RestoredContainer } from "pulumi-containerd-restore";
 
 const config = new pulumi.Config();
-// No address or namespace: both come from containerd-restore:* in stack config.
-const fromConfig = new RestoredContainer("from-config", { checkpoint: config.require("checkpoint"), stopTimeoutSeconds: 1 });
-// Its own address and namespace win over stack config.
-const explicit = new RestoredContainer("explicit", {
-  checkpoint: config.require("checkpointB"),
-  address: config.require("addressB"),
-  namespace: config.require("namespaceB"),
-  stopTimeoutSeconds: 1,
-});
-export const fromConfigId = fromConfig.containerId;
-export const explicitId = explicit.containerId;
+const adoptId = config.get("adoptId");
+let outputs: Record<string, unknown>;
+if (adoptId) {
+  // The reader stack: a container another stack restored, read (never managed) by its id.
+  const got = RestoredContainer.get("adopted", adoptId);
+  outputs = {
+    containerId: got.containerId, checkpoint: got.checkpoint, checkpointDigest: got.checkpointDigest, checkpointFormat: got.checkpointFormat,
+    imageName: got.imageName, snapshotter: got.snapshotter, snapshotKey: got.snapshotKey, runtime: got.runtime, pid: got.pid, status: got.status,
+  };
+} else {
+  // No address or namespace: both come from containerd-restore:* in stack config.
+  const fromConfig = new RestoredContainer("from-config", { checkpoint: config.require("checkpoint"), stopTimeoutSeconds: 1 });
+  // Its own address and namespace win over stack config.
+  const explicit = new RestoredContainer("explicit", {
+    checkpoint: config.require("checkpointB"),
+    address: config.require("addressB"),
+    namespace: config.require("namespaceB"),
+    stopTimeoutSeconds: 1,
+  });
+  outputs = { fromConfigId: fromConfig.containerId, explicitId: explicit.containerId, fromConfigPid: fromConfig.pid, imageName: fromConfig.imageName };
+}
+export const out = outputs;
 `;
   const p = await newCliProject("restore-counter", { program });
   try {
@@ -186,7 +197,7 @@ export const explicitId = explicit.containerId;
     });
     await p.pulumi(["preview"]);
     await p.pulumi(["up", "--yes"]);
-    const outputs = await p.outputs();
+    const outputs = (await p.outputs()).out as Record<string, string | number>;
     assert.deepEqual((await takeInventory(a)).containers, [...containersA, outputs.fromConfigId].sort(), "from-config restored on the config's daemon");
     assert.deepEqual((await takeInventory(b)).containers, [outputs.explicitId], "explicit restored on its own daemon");
     const state = JSON.parse((await p.pulumi(["stack", "export"])).stdout) as { deployment: { resources: { urn: string; inputs?: Record<string, unknown> }[] } };
@@ -195,6 +206,28 @@ export const explicitId = explicit.containerId;
     assert.equal(inputsOf("from-config").namespace, a.namespace);
     assert.equal(inputsOf("explicit").address, b.address);
     await p.pulumi(["preview", "--expect-no-changes"]);
+
+    // Another stack of the project reads the container with get.
+    await initStack(p, { "containerd-restore:address": a.address, "containerd-restore:namespace": a.namespace, adoptId: String(outputs.fromConfigId) }, "reader");
+    await p.pulumi(["up", "--yes"]);
+    const got = (await p.outputs()).out as Record<string, unknown>;
+    assert.deepEqual(got, {
+      containerId: outputs.fromConfigId,
+      checkpoint: checkpointA.ref,
+      checkpointDigest: checkpointA.digest,
+      checkpointFormat: "modern",
+      imageName: outputs.imageName,
+      snapshotter: "overlayfs",
+      snapshotKey: outputs.fromConfigId,
+      runtime: "io.containerd.runc.v2",
+      pid: outputs.fromConfigPid,
+      status: "running",
+    });
+    await p.pulumi(["refresh", "--yes"]);
+    await p.pulumi(["destroy", "--yes"]);
+    assert.ok((await takeInventory(a)).tasks.includes(`${outputs.fromConfigId}:RUNNING`), "destroying the reader stack leaves the container running");
+    await p.pulumi(["stack", "select", "dev"]);
+
     await p.pulumi(["destroy", "--yes"]);
     assert.deepEqual((await takeInventory(a)).containers, containersA);
     assert.deepEqual((await takeInventory(b)).containers, []);
