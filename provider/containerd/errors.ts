@@ -52,11 +52,24 @@ export class ContainerdError extends Error {
     super(
       // Unavailable is also containerd's word for a busy ingest ("ref … locked"): that one is not a connection problem.
       code === "unavailable" && !/\blocked\b/.test(details)
-        ? `cannot reach containerd at ${address}: ${method}: ${details}`
+        ? `cannot reach containerd at ${address}: ${unreachableReason(method, details)}`
         : `${method}: ${details}`,
       options,
     );
   }
+}
+
+/**
+ * Why a daemon could not be reached, in words a user can act on: a missing unix socket or one
+ * nobody listens on says so (and asks whether containerd runs); grpc-js's empty
+ * "Resolution note:" is dropped. Anything else keeps the call and grpc-js's text.
+ */
+function unreachableReason(method: string, details: string): string {
+  const socket = /connect (ENOENT|ECONNREFUSED|EACCES) (\/\S*[^\s.,;:])/.exec(details);
+  if (socket?.[1] === "ENOENT") return `there is no containerd socket at ${socket[2]}: is containerd running, and is this its [grpc] address? (${method})`;
+  if (socket?.[1] === "ECONNREFUSED") return `nothing listens on the socket ${socket[2]}: is containerd running? (${method})`;
+  if (socket?.[1] === "EACCES") return `permission denied on the socket ${socket[2]}: containerd's socket is usually root's (${method})`;
+  return `${method}: ${details.replace(/\s*Resolution note:\s*$/, "")}`;
 }
 
 /**

@@ -67,13 +67,13 @@ export const inputsSchema = z.object({
     .string()
     .superRefine(rule(invalidSignalReason, (why) => `${why}: use a name like SIGTERM or a number`))
     .optional(),
-  stopTimeoutSeconds: z.number().int().min(0).max(3600).default(10),
+  stopTimeoutSeconds: z.number().int("stopTimeoutSeconds must be a whole number of seconds").min(0).max(3600).default(10),
   labels: z
     .record(z.string(), z.string())
     .default({})
     .superRefine((labels, ctx) => {
       for (const key of Object.keys(labels).filter(isReservedLabel)) {
-        ctx.addIssue({ code: "custom", path: [key], message: `label ${key} is written by the provider; choose another key` });
+        ctx.addIssue({ code: "custom", path: [key], message: `label ${key} is written by the provider (keys under containerd-restore/ and io.containerd.image.config.stop-signal are reserved; set stopSignal for the latter); choose another key` });
       }
     }),
   logPath: z
@@ -219,7 +219,7 @@ export function validate<S extends z.ZodObject>(
   const known = Object.fromEntries(Object.entries(news).filter(([key]) => !unknown.has(key) && key !== "__provider"));
   const parsed = schema.partial(Object.fromEntries([...unknown].map((k) => [k, true])) as never).safeParse(known);
   if (!parsed.success) {
-    return { failures: parsed.error.issues.map((issue) => ({ property: issue.path.map(String).join("."), reason: issue.message })) };
+    return { failures: parsed.error.issues.map((issue) => ({ property: issue.path.map(String).join("."), reason: inProjectWords(issue) })) };
   }
   const inputs = { ...(parsed.data as object), ...Object.fromEntries([...unknown].map((k) => [k, UNKNOWN])) } as Record<string, unknown>;
   const transport = daemons.flatMap((at) => {
@@ -229,6 +229,34 @@ export function validate<S extends z.ZodObject>(
     return transportFailures(daemon, prefix);
   });
   return transport.length ? { failures: transport } : { inputs: inputs as z.infer<S>, failures: [] };
+}
+
+/**
+ * zod's generic messages ("Invalid input: expected boolean, received string", "Too small:
+ * expected number to be >=0") in the project's words, naming the property; the messages this
+ * file writes itself are kept.
+ */
+export function inProjectWords(issue: z.core.$ZodIssue): string {
+  const property = issue.path.map(String).join(".") || "input";
+  const generic = /^(Invalid input|Too small|Too big|Invalid option)\b/.test(issue.message);
+  if (!generic) return issue.message;
+  switch (issue.code) {
+    case "invalid_type": {
+      const expected = String((issue as { expected?: string }).expected);
+      const words: Record<string, string> = { boolean: "true or false", number: "a number", string: "a string", object: "an object", record: "an object of strings", array: "a list", int: "a whole number" };
+      return `${property} must be ${words[expected] ?? expected}`;
+    }
+    case "too_small": {
+      const { minimum, inclusive } = issue as { minimum: number | bigint; inclusive?: boolean };
+      return `${property} must be ${inclusive === false ? ">" : "≥"} ${minimum}`;
+    }
+    case "too_big": {
+      const { maximum, inclusive } = issue as { maximum: number | bigint; inclusive?: boolean };
+      return `${property} must be ${inclusive === false ? "<" : "≤"} ${maximum}`;
+    }
+    default:
+      return `${property}: ${issue.message}`;
+  }
 }
 
 /** Validates RestoredContainer inputs. */

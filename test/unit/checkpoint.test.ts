@@ -172,6 +172,17 @@ describe("resource inputs", () => {
     }
   });
 
+  test("zod's generic messages are in the project's words, naming the property", () => {
+    const reasons = (news: Record<string, unknown>) =>
+      Object.fromEntries(validateInputs({ checkpoint: "c:1", resourceName: "web", ...news }).failures.map((f) => [f.property, f.reason]));
+    assert.deepEqual(reasons({ stopTimeoutSeconds: -1 }), { stopTimeoutSeconds: "stopTimeoutSeconds must be ≥ 0" });
+    assert.deepEqual(reasons({ stopTimeoutSeconds: 4000 }), { stopTimeoutSeconds: "stopTimeoutSeconds must be ≤ 3600" });
+    assert.deepEqual(reasons({ stopTimeoutSeconds: 1.5 }), { stopTimeoutSeconds: "stopTimeoutSeconds must be a whole number of seconds" });
+    assert.deepEqual(reasons({ live: "yes" }), { live: "live must be true or false" });
+    assert.deepEqual(reasons({ labels: { a: 1 } }), { "labels.a": "labels.a must be a string" });
+    assert.match(reasons({ labels: { "containerd-restore/x": "y" } })["labels.containerd-restore/x"], /keys under containerd-restore\/ .*are reserved/);
+  });
+
   test("unknown values (preview) are passed through, not validated", () => {
     const { inputs, failures } = validateInputs({ checkpoint: UNKNOWN, resourceName: "web" });
     assert.deepEqual(failures, []);
