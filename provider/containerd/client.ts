@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import { isIP } from "node:net";
 import { ContainerdError, toContainerdError } from "./errors";
 import { methodCodec } from "./proto";
 import { invalidTlsReason, isPlaintextTcp } from "./transport";
@@ -113,6 +114,26 @@ export function parseAddress(address: string): DaemonAddress {
   throw invalid(`unsupported scheme "${scheme}": use unix:// or tcp://`);
 }
 
+let ipServernameWarningMuted = false;
+
+/**
+ * grpc-js sets the TLS server name (SNI) to the target host, also when it is an IP address,
+ * and Node then warns `[DEP0123] Setting the TLS ServerName to an IP address is not permitted
+ * by RFC 6066` on the first such connection — in a dynamic provider, into the stack's output.
+ * The certificate is still verified against the IP (or `serverName`); only the SNI is moot. So
+ * that one warning is dropped, once per process; every other warning passes.
+ */
+function muteIpServernameWarning(): void {
+  if (ipServernameWarningMuted) return;
+  ipServernameWarningMuted = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+    const code = typeof rest[0] === "object" && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+    if (code === "DEP0123") return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
 function channelTarget(address: string, options: ConnectOptions): [string, grpc.ChannelCredentials] {
   const parsed = parseAddress(address);
   if (parsed.kind === "unix") return [`unix://${parsed.path}`, grpc.credentials.createInsecure()];
@@ -121,6 +142,7 @@ function channelTarget(address: string, options: ConnectOptions): [string, grpc.
     const { ca, cert, key } = options.tls;
     const tlsProblem = invalidTlsReason(options.tls);
     if (tlsProblem) throw new ContainerdError("invalid-argument", "connect", `address "${address}": ${tlsProblem}`, address);
+    if (isIP(parsed.host.replace(/^\[|\]$/g, ""))) muteIpServernameWarning();
     return [target, grpc.credentials.createSsl(Buffer.from(ca), key ? Buffer.from(key) : null, cert ? Buffer.from(cert) : null)];
   }
   if (isPlaintextTcp(address, options)) {

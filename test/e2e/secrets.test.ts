@@ -251,6 +251,8 @@ test("destroy tears down over TLS and leaves the daemon as it was; no output or 
 
   const output = printed.join("\n");
   assert.ok(output.length > 0);
+  // The daemon is at 127.0.0.1: grpc-js's SNI for an IP must not put Node's DEP0123 warning in the stack's output.
+  assert.doesNotMatch(output, /DEP0123|TLS ServerName to an IP address/);
   const inOutput = leaks(output);
   // Known, upstream: @pulumi/pulumi's own runtime in the *program* logs each RegisterResource
   // response, secret outputs decrypted, as a debug diagnostic (runtime/resource.js, "RegisterResource
