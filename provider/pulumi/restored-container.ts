@@ -144,6 +144,8 @@ export async function diff(_id: string, olds: PropertyBag, news: PropertyBag) {
   // A container that died (or never came up) is restored again.
   if (olds.status !== undefined && olds.status !== "running") replaces.push("status");
   const updates = UPDATE_KEYS.filter((key) => !sameValue(olds[key], news[key]));
+  // The dynamic provider host forwards no detailed diff: say why in the output instead.
+  if (replaces.length > 0) warn(`RestoredContainer ${String(news.resourceName ?? olds.resourceName)} is replaced: ${replaceReasons(olds, news, replaces).join("; ")}`);
   return {
     changes: replaces.length > 0 || updates.length > 0,
     replaces,
@@ -151,6 +153,20 @@ export async function diff(_id: string, olds: PropertyBag, news: PropertyBag) {
     // (only the status changed: a dead container restored again): the old container must go first.
     deleteBeforeReplace: (news.name !== undefined && !isUnknown(news.name)) || (replaces.length > 0 && nextAutoName(news) === olds.containerId),
   };
+}
+
+const shown = (value: unknown): string => (value === undefined || value === null ? "(none)" : isUnknown(value) ? "(known during up)" : typeof value === "string" ? value : JSON.stringify(value));
+
+/** Why each replacing key replaces, in words: `checkpoint digest changed sha256:… → sha256:…`, `container is not running: stopped, exit 137`. */
+export function replaceReasons(olds: PropertyBag, news: PropertyBag, replaces: string[]): string[] {
+  return replaces.map((key) => {
+    if (key === "status") return `container is not running: ${String(olds.status)}${olds.exitStatus !== undefined ? `, exit ${String(olds.exitStatus)}` : ""}`;
+    if (key === "checkpointDigest") {
+      if (news.checkpointDigest === undefined) return `checkpoint changed ${shown(olds.checkpoint)} → ${shown(news.checkpoint)} (its digest is resolved during up)`;
+      return `checkpoint digest changed ${shown(olds.checkpointDigest)} → ${shown(news.checkpointDigest)}`;
+    }
+    return `${key} changed ${shown(olds[key])} → ${shown(news[key])}`;
+  });
 }
 
 /** The auto-name a replacement would get, when check resolved everything it depends on. */

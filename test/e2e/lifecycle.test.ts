@@ -117,6 +117,7 @@ test("moving the tag to a newer checkpoint replaces the container; the old one i
   const step = resourceSteps(events).find((m) => m.op === "replace");
   assert.ok(step, `a replace step among ${resourceSteps(events).map((m) => m.op)}`);
   assert.ok(step.keys?.includes("checkpointDigest"), `replace keys: ${step.keys}`);
+  assert.ok(preview.stdout.includes(`checkpoint digest changed ${old.digest} → ${v2.digest}`), `preview says why it replaces:\n${preview.stdout}`);
 
   await s.stack.up();
   const out = await outputsOf();
@@ -141,8 +142,9 @@ test("refresh notices a container killed behind Pulumi's back, and one deleted",
 
   // The next up restores it again (a dead restored container is drift).
   const { events, onEvent } = eventCollector();
-  await s.stack.up({ onEvent });
+  const up = await s.stack.up({ onEvent });
   assert.ok(resourceSteps(events).some((m) => m.op === "replace" && m.keys?.includes("status")));
+  assert.match(up.stdout, /is replaced: container is not running: stopped, exit 137/);
   const restored = await outputsOf();
   assert.equal(restored.status, "running");
 

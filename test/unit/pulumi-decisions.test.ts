@@ -55,6 +55,15 @@ describe("RestoredContainer diff", () => {
   });
 });
 
+describe("RestoredContainer replace reasons", () => {
+  test("each replacing key says why, with old and new values", () => {
+    assert.deepEqual(restored.replaceReasons(state, news({ checkpointDigest: "sha256:bb" }), ["checkpointDigest"]), ["checkpoint digest changed sha256:aa → sha256:bb"]);
+    assert.deepEqual(restored.replaceReasons({ ...state, status: "stopped", exitStatus: 137 }, news({}), ["status"]), ["container is not running: stopped, exit 137"]);
+    assert.deepEqual(restored.replaceReasons(state, news({ namespace: "other" }), ["namespace"]), ["namespace changed default → other"]);
+    assert.deepEqual(restored.replaceReasons(state, news({ address: UNKNOWN }), ["address"]), ["address changed unix:///run/containerd/containerd.sock → (known during up)"]);
+  });
+});
+
 describe("ContainerCheckpoint and CheckpointCopy diff", () => {
   const cp = { containerId: "app", ref: "checkpoint/app:1", address: "unix:///c.sock", namespace: "default", leaveRunning: true, includeRw: true, autoRef: true };
 
