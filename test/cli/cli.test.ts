@@ -24,7 +24,7 @@ import {
   waitForCount,
   type PrivateContainerd,
 } from "../harness";
-import { NEWEST_PULUMI, OLDEST_PULUMI, newCliProject, type CliProject } from "./project";
+import { DEV_PULUMI, NEWEST_PULUMI, OLDEST_PULUMI, newCliProject, type CliProject } from "./project";
 
 let a: PrivateContainerd;
 let b: PrivateContainerd;
@@ -39,6 +39,13 @@ before(async () => {
 after(async () => {
   await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
 });
+
+/** a ≥ b for plain x.y.z versions. */
+function versionAtLeast(a: string, b: string): boolean {
+  const [x, y] = [a, b].map((v) => v.split(/[.-]/).slice(0, 3).map(Number));
+  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i] > y[i];
+  return true;
+}
 
 const counts = (logPath: string) => readLog(logPath).filter((l) => /^\d+$/.test(l)).map(Number);
 
@@ -75,12 +82,15 @@ async function lifecycle(p: CliProject, onAfterPreview: () => Promise<void>): Pr
 }
 
 for (const pulumiVersion of [NEWEST_PULUMI, OLDEST_PULUMI]) {
-  test(`restore-counter through the CLI with @pulumi/pulumi ${pulumiVersion}`, async () => {
+  test(`restore-counter through the CLI with @pulumi/pulumi ${pulumiVersion}`, async (t) => {
     const checkpoint = await makeCheckpoint(a, { ref: `checkpoint/counter-${pulumiVersion === NEWEST_PULUMI ? "newest" : "oldest"}:v1`, image: await importBaseImage(a) });
     const p = await newCliProject("restore-counter", { pulumiVersion });
     try {
       assertInstalledFromTarball(p);
+      t.diagnostic(`@pulumi/pulumi ${p.pulumiVersion} installed for ${pulumiVersion}`);
       if (pulumiVersion === OLDEST_PULUMI) assert.equal(p.pulumiVersion, OLDEST_PULUMI);
+      // npm picks the newest 3.x whose engines fit this Node; never older than what the repo develops against.
+      else assert.ok(versionAtLeast(p.pulumiVersion, DEV_PULUMI), `newest 3.x resolved to ${p.pulumiVersion}, older than ${DEV_PULUMI}`);
       const logPath = path.join(a.logDir, `cli-counter-${p.pulumiVersion}.log`);
       await initStack(p, { checkpoint: checkpoint.ref, address: a.address, namespace: a.namespace, logPath });
       const containersBefore = (await takeInventory(a)).containers;

@@ -24,6 +24,8 @@ const repoPackage = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.jso
 
 /** The oldest @pulumi/pulumi the package supports: the lower bound of its peer dependency range. */
 export const OLDEST_PULUMI = /^>=\s*(\d+\.\d+\.\d+)/.exec(repoPackage.peerDependencies["@pulumi/pulumi"])?.[1] ?? "";
+/** The @pulumi/pulumi the repo itself develops and tests against (its dev dependency). */
+export const DEV_PULUMI = repoPackage.devDependencies["@pulumi/pulumi"];
 /** The newest 3.x the npm registry serves (an npm range, resolved at install). */
 export const NEWEST_PULUMI = "^3";
 
