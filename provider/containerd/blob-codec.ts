@@ -116,8 +116,31 @@ export function writeContentRequestEncoder(encodeHeader: (message: object) => Bu
     out[pos++] = tag;
     pos = writeVarint(out, pos, data.length);
     out.set(data, pos);
+    encoded.set(message, out);
     return out;
   };
+}
+
+/** Each WRITE request's encoding, until the writer releases it (see releaseEncoded). */
+const encoded = new WeakMap<object, Buffer>();
+
+/**
+ * Frees, now, the memory behind `buffer` when it is a whole allocation of its own
+ * (at least 64 KiB, the view spanning all but a message header of it: never a
+ * slice of Node's shared pool). V8 would free it at its next GC, but lets dozens
+ * of MiB of such garbage pile up first (external memory counts late); detaching
+ * keeps a copy's memory flat. Only for bytes nobody else holds.
+ */
+export function release(buffer: Uint8Array): void {
+  const ab = buffer.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer; detached?: boolean };
+  if (ab instanceof ArrayBuffer && !ab.detached && ab.byteLength >= 64 * 1024 && ab.byteLength - buffer.byteLength <= 64 && ab.transfer) ab.transfer(0);
+}
+
+/** Frees the encoding of a WRITE request once the transport has taken it (grpc-js has copied it into its frame by then). */
+export function releaseEncoded(message: object): void {
+  const out = encoded.get(message);
+  encoded.delete(message);
+  if (out) release(out);
 }
 
 /** The generic protobufjs encoder of `type`, as the header encoder above expects. */

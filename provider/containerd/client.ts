@@ -93,7 +93,7 @@ const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
  * measurement (bench/transfer.ts). Exported for the benchmark; not API.
  * @internal
  */
-export const CHANNEL_TUNING = { flowControlWindow: 2 * 1024 * 1024 };
+export const CHANNEL_TUNING = { flowControlWindow: 1024 * 1024 };
 
 /** The parsed form of a daemon address. */
 export type DaemonAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
@@ -318,9 +318,13 @@ export class DuplexCall<M extends BidiStreamMethod> {
     this.responses = call[Symbol.asyncIterator]();
   }
 
-  /** Sends one request, waiting for the stream to drain when its buffer is full. */
-  async send(request: BidiStreamMethods[M][0]): Promise<void> {
-    if (!this.call.write(request)) {
+  /**
+   * Sends one request, waiting for the stream to drain when its buffer is full.
+   * `onWritten` runs once the transport has taken the request (serialized and framed).
+   */
+  async send(request: BidiStreamMethods[M][0], onWritten?: () => void): Promise<void> {
+    const written = onWritten ? (err?: unknown) => void (err ? undefined : onWritten()) : undefined;
+    if (!this.call.write(request, written)) {
       await new Promise<void>((resolve, reject) => {
         const cleanup = () => {
           this.call.off("drain", onDrain);

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { release, releaseEncoded } from "./blob-codec";
 import type { ContainerdClient } from "./client";
 import { BlobError, ContainerdError, isContainerdError } from "./errors";
 
@@ -169,17 +170,26 @@ export interface WriteBlobResult {
  * verifies size and digest on COMMIT. Chunks stream through; nothing is buffered
  * beyond the stream's own window.
  */
+export interface WriteBlobOptions {
+  /**
+   * The source's chunks are this writer's to free once sent (a copy's reader hands over the
+   * buffers grpc-js received): their memory is released at once instead of at V8's next GC.
+   */
+  ownsChunks?: boolean;
+}
+
 export async function writeBlob(
   client: ContainerdClient,
   ref: string,
   target: BlobTarget,
   source: (offset: number) => AsyncIterable<Uint8Array>,
+  options: WriteBlobOptions = {},
 ): Promise<WriteBlobResult> {
   // Another writer holds the ingest (a parallel copy of a shared layer): wait for it, as containerd's own client does.
   const giveUpAt = Date.now() + LOCKED_RETRY_MS;
   for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
     try {
-      return await writeBlobOnce(client, ref, target, source);
+      return await writeBlobOnce(client, ref, target, source, options);
     } catch (err) {
       if (!isIngestLocked(err) || Date.now() > giveUpAt) throw err;
       await new Promise((resolve) => setTimeout(resolve, delay));
@@ -203,9 +213,9 @@ export const STREAM_TUNING = {
   /** How much one Content.Read asks for; the next range's call is opened while this one is consumed. */
   rangeBytes: 16 * 1024 * 1024,
   /** Unacknowledged WRITE bytes on the way to the target before the writer waits for an answer. */
-  inFlightBytes: 8 * 1024 * 1024,
+  inFlightBytes: 4 * 1024 * 1024,
   /** Bytes read ahead of the writer (the queue between them, see pipeline.ts). */
-  readAheadBytes: 8 * 1024 * 1024,
+  readAheadBytes: 4 * 1024 * 1024,
 };
 
 /** How long a writer whose source failed waits for the target to answer what was already sent, so a retry resumes after it. */
@@ -216,6 +226,7 @@ async function writeBlobOnce(
   ref: string,
   target: BlobTarget,
   source: (offset: number) => AsyncIterable<Uint8Array>,
+  options: WriteBlobOptions,
 ): Promise<WriteBlobResult> {
   const call = client.duplex("content.Write");
   const { digest, size } = target;
@@ -255,7 +266,11 @@ async function writeBlobOnce(
         throw new ContainerdError("out-of-range", "content.Write", `blob ${digest}: source gave more than ${size} bytes`, client.address);
       }
       // Every WRITE carries its offset, which the daemon checks against the ingest's.
-      await call.send({ action: "WRITE", ref, offset, data });
+      const request = { action: "WRITE" as const, ref, offset, data };
+      await call.send(request, () => {
+        releaseEncoded(request);
+        if (options.ownsChunks) release(data);
+      });
       offset += data.length;
       expectedOffsets.push({ offset, bytes: data.length });
       unanswered += data.length;
