@@ -39,6 +39,7 @@ export type RestoreErrorCode =
   | "snapshotter-unavailable"
   | "base-image-not-unpacked"
   // the daemon
+  | "unsupported-daemon-version"
   | "daemon-unreachable"
   | "daemon-error"
   | "criu-failed"

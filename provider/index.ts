@@ -33,3 +33,5 @@ export { RestoreError, CleanupError } from "./errors";
 export type { RestoreErrorCode, StepName, PolicyViolation } from "./errors";
 export { evaluatePolicy, summaryLines, allowanceProblems } from "./policy";
 export type { Allowances, RestorePolicy, SecuritySummary, PolicyInput, PolicyResult } from "./policy";
+export { daemonVersion, MIN_DAEMON_VERSION } from "./restore";
+export type { DaemonVersion } from "./restore";

@@ -29,6 +29,9 @@
 #      ${PULUMI_CLI_CACHE:-$HOME/.cache/pulumi-containerd-restore}/pulumi-v3.274.1/bin,
 #      plus pulumi-resource-pulumi-nodejs and, only where it can be resolved,
 #      pulumi-language-nodejs.
+#   f. containerd / runc versions other than Debian's (CONTAINERD_VERSION,
+#      RUNC_VERSION, SETUP_MATRIX below), built once by scripts/matrix.sh into
+#      ${PULUMI_CLI_CACHE:-$HOME/.cache/pulumi-containerd-restore}/{containerd,runc}-vX.Y.Z/bin.
 #
 # Knobs (environment variables):
 #   PULUMI_CLI_CACHE  cache root for the Pulumi CLI (default ~/.cache/pulumi-containerd-restore)
@@ -43,6 +46,17 @@
 #                     A wrapper module committed at scripts/pulumi-language-nodejs/ (go.mod,
 #                     go.sum, tools.go) is used instead, when there is one.
 #   SETUP_SKIP_LANGUAGE_NODEJS=1    do not try to build pulumi-language-nodejs
+#   CONTAINERD_VERSION  containerd to select (default 1.6.20, Debian's); any other
+#                     1.7.x or 2.x is built with Go (scripts/matrix.sh) under
+#                     $PULUMI_CLI_CACHE/containerd-vX.Y.Z/bin, once.
+#   RUNC_VERSION      runc to select (default 1.1.5, Debian's); others are built
+#                     with -tags seccomp (needs libseccomp-dev, installed here)
+#                     under $PULUMI_CLI_CACHE/runc-vX.Y.Z/bin.
+#   SETUP_MATRIX=1    also build every version of the CI matrix (scripts/test.sh
+#                     without arguments sets it): containerd 1.7.35 and 2.4.2, runc 1.5.3.
+#   .cache/env.sh puts the selected versions' bin directories first on PATH; it
+#   honours CONTAINERD_VERSION / RUNC_VERSION when it is sourced, too, for any
+#   version already built (e.g. `CONTAINERD_VERSION=2.4.2 . .cache/env.sh`).
 
 # ---- sourced? run in a child bash, then load the env file -------------------
 if [ -n "${BASH_SOURCE[0]:-}" ] && [ "${BASH_SOURCE[0]}" != "$0" ]; then
@@ -92,6 +106,11 @@ case ":$PATH:" in *:/usr/local/sbin:*) ;; *) PATH="/usr/local/sbin:$PATH" ;; esa
 export PATH
 
 mkdir -p "$LOG_DIR" "$CACHE_ROOT"
+# shellcheck source=scripts/matrix.sh
+. "$REPO/scripts/matrix.sh"
+MATRIX_LOG_DIR="$LOG_DIR"
+SEL_CONTAINERD="$(normalize_version "${CONTAINERD_VERSION:-$DEBIAN_CONTAINERD_VERSION}")"
+SEL_RUNC="$(normalize_version "${RUNC_VERSION:-$DEBIAN_RUNC_VERSION}")"
 # Keep the previous run's logs as *.log.prev; this run writes fresh *.log.
 for _log in "$LOG_DIR"/*.log; do [ -e "$_log" ] && mv -f "$_log" "$_log.prev"; done
 
@@ -468,6 +487,25 @@ build_language_nodejs() ( # a subshell; called from an `if`, where set -e is off
   mv -f "$out.tmp" "$out" || exit 1
 )
 
+# ---- f. containerd and runc versions (scripts/matrix.sh) ---------------------------
+setup_matrix() {
+  local cvs=("$SEL_CONTAINERD") rvs=("$SEL_RUNC") v
+  if [ "${SETUP_MATRIX:-0}" = 1 ]; then
+    cvs+=("${MATRIX_CONTAINERD_VERSIONS[@]}"); rvs+=("${MATRIX_RUNC_VERSIONS[@]}")
+  fi
+  mapfile -t cvs < <(printf '%s\n' "${cvs[@]}" | awk '!seen[$0]++')
+  mapfile -t rvs < <(printf '%s\n' "${rvs[@]}" | awk '!seen[$0]++')
+  for v in "${rvs[@]}"; do
+    if [ -n "$(bin_dir runc "$v")" ] && [ -n "$(missing_pkgs libseccomp-dev gcc)" ]; then
+      apt_update
+      apt_install libseccomp-dev gcc || die "apt-get install libseccomp-dev gcc failed (needed to build runc $v)"
+      say "installed libseccomp-dev $(pkg_version libseccomp-dev)"
+    fi
+    build_runc "$v"
+  done
+  for v in "${cvs[@]}"; do build_containerd "$v"; done
+}
+
 # ---- e. env file ---------------------------------------------------------------------
 sq() { local s="$1"; printf "'%s'" "${s//\'/\'\\\'\'}"; }
 
@@ -485,14 +523,42 @@ write_env() {
     echo "export PULUMI_CLI_BIN=$(sq "$PULUMI_BIN_DIR/pulumi")"
     echo "export PULUMI_SKIP_UPDATE_CHECK=true"
     echo "export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true"
+    write_env_matrix
   } >"$tmp"
   if cmp -s "$tmp" "$ENV_FILE"; then rm -f "$tmp"; say "ok .cache/env.sh"
   else mv -f "$tmp" "$ENV_FILE"; say "wrote .cache/env.sh"
   fi
 }
 
+# The containerd/runc selection part of the env file: drop any matrix bin dir from
+# PATH, then put the selected ones first. Only versions built now can be selected.
+write_env_matrix() {
+  local d v what
+  echo "# containerd / runc: \$CONTAINERD_VERSION and \$RUNC_VERSION (when sourced), else what setup selected."
+  echo "export PCR_MATRIX_ROOT=$(sq "$CACHE_ROOT")"
+  echo "export PCR_CONTAINERD_VERSION=\"\${CONTAINERD_VERSION:-$SEL_CONTAINERD}\"; PCR_CONTAINERD_VERSION=\"\${PCR_CONTAINERD_VERSION#v}\""
+  echo "export PCR_RUNC_VERSION=\"\${RUNC_VERSION:-$SEL_RUNC}\"; PCR_RUNC_VERSION=\"\${PCR_RUNC_VERSION#v}\""
+  echo "_pcr_path=''; _pcr_ifs=\"\$IFS\"; IFS=:"
+  echo "for _pcr_d in \$PATH; do case \"\$_pcr_d\" in $(sq "$CACHE_ROOT")/containerd-v*/bin|$(sq "$CACHE_ROOT")/runc-v*/bin) ;; *) _pcr_path=\"\${_pcr_path:+\$_pcr_path:}\$_pcr_d\" ;; esac; done"
+  echo "IFS=\"\$_pcr_ifs\"; PATH=\"\$_pcr_path\"; unset _pcr_path _pcr_ifs _pcr_d"
+  for what in containerd runc; do
+    local up; up="$(printf '%s' "$what" | tr a-z A-Z)"
+    echo "case \"\$PCR_${up}_VERSION\" in"
+    if [ "$what" = containerd ]; then echo "  $DEBIAN_CONTAINERD_VERSION) ;;"; else echo "  $DEBIAN_RUNC_VERSION) ;;"; fi
+    for d in "$CACHE_ROOT/$what"-v*/bin; do
+      [ -f "$d/.built" ] || continue
+      v="${d%/bin}"; v="${v##*/$what-v}"
+      echo "  $v) PATH=$(sq "$d"):\"\$PATH\" ;;"
+    done
+    echo "  *) echo \"env.sh: $what \$PCR_${up}_VERSION is not built; run: ${up}_VERSION=\$PCR_${up}_VERSION bash scripts/setup.sh\" >&2 ;;"
+    echo "esac"
+  done
+  echo "export PATH"
+}
+
 T0="$(now)"
 setup_apt
+setup_matrix
 setup_criu
 setup_node
 setup_pulumi

@@ -105,6 +105,8 @@ export class RestoredContainer extends pulumi.dynamic.Resource {
   declare readonly plan: pulumi.Output<RestoreStepPlan[]>;
   /** What the checkpoint is granted on the host: user, host namespaces, extra capabilities, host mounts, devices, hooks, runtime options (also shown by `pulumi preview`). */
   declare readonly security: pulumi.Output<SecuritySummary>;
+  /** The containerd version (its Version service) that restored the container, e.g. `v2.4.2` or `1.6.20~ds1`. */
+  declare readonly daemonVersion: pulumi.Output<string>;
 
   constructor(name: string, args: RestoredContainerArgs, opts?: pulumi.CustomResourceOptions) {
     super(
@@ -129,6 +131,7 @@ export class RestoredContainer extends pulumi.dynamic.Resource {
         restoreDurationMs: undefined,
         plan: undefined,
         security: undefined,
+        daemonVersion: undefined,
       },
       withSecretTls(opts, ["tls"]),
       "containerd",

@@ -502,6 +502,27 @@ export function evaluatePolicy(input: PolicyInput, policy: RestorePolicy = {}): 
   return { refused: findings.refused, admitted: findings.admitted, summary };
 }
 
+/**
+ * One line of what a checkpoint gets beyond an ordinary unprivileged container,
+ * for a step preview: `nothing beyond an ordinary container`, or the categories that are not empty.
+ */
+export function grantsBeyondDefault(summary: SecuritySummary): string {
+  const parts: [string, string[]][] = [
+    ["host namespaces", summary.hostNamespaces],
+    ["capabilities", summary.capabilitiesBeyondDefault],
+    ["host mounts", summary.hostMounts],
+    ["devices", summary.devices],
+    ["hooks", summary.hooks],
+    ["runtime options", summary.runtimeOptions.filter((o) => o !== "systemdCgroup=true")],
+    ["runtime annotations", summary.runtimeAnnotations],
+    ["unmasked paths", summary.unmaskedPaths],
+    ["host-wide sysctls", summary.sysctls],
+    ["new privileges", summary.noNewPrivileges ? [] : ["allowed"]],
+  ];
+  const granted = parts.filter(([, items]) => items.length > 0).map(([name, items]) => `${name}: ${items.join(", ")}`);
+  return granted.length > 0 ? granted.join("; ") : "nothing beyond an ordinary container";
+}
+
 /** The summary as short lines, for a preview or a log. */
 export function summaryLines(summary: SecuritySummary): string[] {
   const list = (items: string[]) => (items.length ? items.join("; ") : "none");

@@ -9,7 +9,7 @@ import { evaluatePolicy, type PolicyFinding, type PolicyInput, type PolicyResult
 
 export { allowanceProblems, RUNTIME_OPTION_FIELDS } from "./allowances";
 export type { Allowances, AllowanceProblem, RestorePolicy, RuntimeOptionField } from "./allowances";
-export { evaluatePolicy, summaryLines, hostBinds, hostPathAllowed } from "./evaluate";
+export { evaluatePolicy, summaryLines, grantsBeyondDefault, hostBinds, hostPathAllowed } from "./evaluate";
 export type { HostBind, PolicyFinding, PolicyInput, PolicyResult, RuncOptionsView, SecuritySummary } from "./evaluate";
 export { NAMESPACE_TYPES, type NamespaceType } from "./defaults";
 

@@ -40,11 +40,13 @@ export type Outputs = CheckedInputs & {
   plan: StepDescription[];
   /** What the checkpoint was granted on the host (the restore policy's summary). */
   security: SecuritySummary;
+  /** The daemon's version when it restored the container, e.g. `v2.4.2`. */
+  daemonVersion: string;
 };
 
 /** Which input a restore error is about. */
 function propertyOf(err: RestoreError): string {
-  if (err.code === "daemon-unreachable") return "address";
+  if (err.code === "daemon-unreachable" || err.code === "unsupported-daemon-version") return "address";
   if (err.code === "invalid-allowance") return err.subject === "privileged" ? "privileged" : "allow";
   switch (err.subject) {
     case "id":
@@ -154,6 +156,7 @@ function outputsFrom(inputs: CheckedInputs, plan: RestorePlan, state: Pick<Conta
     snapshotKey: inputs.containerId,
     runtime: plan.runtime.name,
     criuImageBytes: plan.criuImage?.size ?? 0,
+    daemonVersion: plan.daemonVersion,
     restoredAt: "",
     restoreDurationMs: 0,
     plan: describeRestore(plan, { id: inputs.containerId, ...inputs }, inputs.namespace),

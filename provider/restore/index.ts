@@ -14,3 +14,4 @@ export { teardown, signalNumber, type TeardownOptions, type TeardownResult } fro
 export { inspect, updateLabels, type ContainerState, type ContainerStatus } from "./inspect";
 export { Label, isReservedLabel } from "../labels";
 export { MAX_ID_LENGTH, invalidIdReason, invalidLogPathReason, invalidSignalReason, reservedLabelIn } from "./rules";
+export { daemonVersion, parseDaemonVersion, assertSupportedVersion, MIN_DAEMON_VERSION, type DaemonVersion } from "./daemon-version";

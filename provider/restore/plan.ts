@@ -14,6 +14,7 @@ import { RestoreError, withDaemonErrors } from "../errors";
 import { invalidIdReason } from "./rules";
 import { assertHostBindsResolveInside, enforcePlanPolicy } from "./policy";
 import type { RestorePolicy, SecuritySummary } from "../policy";
+import { daemonVersion } from "./daemon-version";
 
 /**
  * Everything a restore needs, resolved and checked against the daemon: plain data
@@ -34,6 +35,8 @@ export interface RestorePlan {
   spec: Record<string, unknown>;
   /** What the checkpoint is granted on the host under the policy it was planned with (see the README's Trust section). */
   security: SecuritySummary;
+  /** The daemon's version (Version service), e.g. `v2.4.2`; older than 1.6 is refused. */
+  daemonVersion: string;
 }
 
 /** What the restore will need from the checkpoint, and the policy it runs under; checked at plan time. */
@@ -115,6 +118,8 @@ export const planRestore = withDaemonErrors(async function planRestore(
   if (namespaceProblem) {
     throw new RestoreError("invalid-option", `namespace "${client.namespace}" ${namespaceProblem} (containerd's rule for namespaces)`, { subject: "namespace" });
   }
+  // First: a daemon older than 1.6 is refused before its answers are read.
+  const { version } = await daemonVersion(client);
   const checkpoint = await readCheckpointImage(client, ref);
   const { index, target } = checkpoint;
   const { config, remember } = await readCheckpointConfig(client, checkpoint);
@@ -129,6 +134,7 @@ export const planRestore = withDaemonErrors(async function planRestore(
     ...(index.rwLayer ? { rwLayer: toDescriptor(index.rwLayer) } : {}),
     ...(index.criuImage ? { criuImage: toDescriptor(index.criuImage) } : {}),
     spec: structuredClone(config.spec),
+    daemonVersion: version,
   };
   // The policy first: a refused checkpoint is refused whatever else is wrong with it.
   const security = enforcePlanPolicy(plan, requirements);

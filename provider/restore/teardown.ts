@@ -49,15 +49,42 @@ export function signalNumber(signal: string): number {
   return value;
 }
 
-/** Waits for the task to exit, up to `timeoutMs`; resolves its exit status or undefined on timeout. */
+/**
+ * How much later than our own timer the gRPC deadline of a wait is: the client's
+ * timer, not the server, must be what ends a wait. containerd 2.4's gRPC server
+ * resets the stream when the deadline it was sent passes, and that reset reaches
+ * grpc-js as CANCELLED, sometimes before grpc-js's own DEADLINE_EXCEEDED.
+ */
+const WAIT_DEADLINE_SLACK_MS = 5_000;
+/** Pause before waiting again after the daemon ended a wait early (Wait is read-only). */
+const WAIT_AGAIN_DELAY_MS = 100;
+
+/**
+ * Waits for the task to exit, up to `timeoutMs` by our own timer; resolves its
+ * exit status, or undefined when it is still running at the end (or gone).
+ * A wait that ends by our timer, by its gRPC deadline, or by a server-side stream
+ * reset (CANCELLED) means "still running", not a failure. One that the daemon ends
+ * early that way is waited again for the time left: tasks.Wait changes nothing,
+ * so it is safe to repeat (unlike a mutation, which is never retried blindly).
+ */
 async function waitForExit(client: ContainerdClient, id: string, timeoutMs: number): Promise<number | undefined> {
-  try {
-    const exited = await client.call("tasks.Wait", { containerId: id }, { timeoutMs });
-    return exited.exitStatus;
-  } catch (err) {
-    if (isContainerdError(err, "deadline-exceeded")) return undefined;
-    if (isContainerdError(err, "not-found")) return undefined;
-    throw err;
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const left = deadline - performance.now();
+    if (left <= 0) return undefined;
+    const timer = new AbortController();
+    const handle = setTimeout(() => timer.abort(), left);
+    try {
+      const exited = await client.call("tasks.Wait", { containerId: id }, { timeoutMs: left + WAIT_DEADLINE_SLACK_MS, signal: timer.signal });
+      return exited.exitStatus;
+    } catch (err) {
+      if (isContainerdError(err, "not-found")) return undefined;
+      if (!timer.signal.aborted && !isContainerdError(err, "deadline-exceeded") && !isContainerdError(err, "cancelled")) throw err;
+      if (timer.signal.aborted || performance.now() >= deadline) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(WAIT_AGAIN_DELAY_MS, Math.max(0, deadline - performance.now()))));
+    } finally {
+      clearTimeout(handle);
+    }
   }
 }
 

@@ -176,7 +176,7 @@ function expectedDebris(id: string, kinds: string[]): string[] {
 }
 
 for (const point of KILL_POINTS) {
-  test(`daemon SIGKILLed ${point.what} (${RESTORE_STEP_RPC[point.step]}, ${point.when}): the next up converges to one running container`, TEST_TIMEOUT, async () => {
+  test(`daemon SIGKILLed ${point.what} (${RESTORE_STEP_RPC[point.step]}, ${point.when}): the next up converges to one running container`, TEST_TIMEOUT, async (t) => {
     args = { ...viaProxy(), ...(point.name ? { name: point.name } : {}) };
     proxy.reset();
     const fired = proxy.arm({ method: RESTORE_STEP_RPC[point.step], when: point.when });
@@ -197,7 +197,12 @@ for (const point of KILL_POINTS) {
     await d.start();
     // What the killed restore left. During task start the shim outlived the daemon: the
     // process was restored and runs, although the client never heard.
-    assert.deepEqual(await debrisOnDaemon(), expectedDebris(debrisId, point.debris), "debris of the killed restore");
+    let debris = point.debris;
+    if (debris.includes("task CREATED") && !d.behaviour.createdTaskSurvivesRestart) {
+      t.diagnostic(`containerd ${d.version.text} drops a created, never started task when it restarts: no task in the debris`);
+      debris = debris.filter((kind) => kind !== "task CREATED");
+    }
+    assert.deepEqual(await debrisOnDaemon(), expectedDebris(debrisId, debris), "debris of the killed restore");
     if (point.refreshFirst) {
       await s.stack.refresh();
       const refreshed = await resourceState();

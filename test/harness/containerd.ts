@@ -11,6 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { listProcesses, mountsUnder, pidAlive, runProcess, signalPid, sleep, waitFor } from "./proc";
 import { freeLoopbackPort, startTlsGateway, type TlsGateway, type TlsMaterial } from "./tls";
+import { behaviourOf, binaryVersion, containerdBinDir, parseVersion, short, type Version, type VersionBehaviour } from "./versions";
 
 /** Options for {@link PrivateContainerd.ctr}. */
 export interface CtrOptions {
@@ -55,6 +56,12 @@ export interface PrivateContainerd {
   readonly tmpDir: string;
   /** Pid of the daemon, or undefined while it is not running. */
   readonly pid: number | undefined;
+  /** The daemon's version, as its Version service reports it (checked against the binary's). */
+  readonly version: Version;
+  /** What differs in this version that tests branch on. */
+  readonly behaviour: VersionBehaviour;
+  /** The directory of this daemon's `containerd`, shim and `ctr` (first on the daemon's PATH). */
+  readonly binDir: string;
   /**
    * With the `tls` option: `tcp://127.0.0.1:PORT`, containerd's API over mutual TLS
    * (server certificate `tls.server`, client certificates must chain to `tls.ca`),
@@ -66,6 +73,8 @@ export interface PrivateContainerd {
    * with `tcp_tls_cert`/`tcp_tls_key`/`tcp_tls_ca` (mutual TLS by containerd itself).
    * containerd serves only the CRI plugin there (disabled here), so every
    * `containerd.services.*` call answers UNIMPLEMENTED; TLS handshakes are real.
+   * Undefined on containerd 2.x, which opens no such endpoint while CRI is disabled
+   * (`behaviour.nativeTcpServes`).
    */
   readonly nativeTcpAddress: string | undefined;
   /** Runs `ctr -a SOCKET -n NS ...args` and returns stdout; rejects with {@link CtrError}. */
@@ -92,6 +101,12 @@ export interface StartContainerdOptions {
    * the daemon keeps its own copy of the files, so the material may be removed first.
    */
   tls?: TlsMaterial;
+  /**
+   * containerd version to run (`2.4.2`, `1.7.35`, `1.6.20` = Debian's), built by
+   * scripts/setup.sh; default the `containerd` on PATH. The daemon's PATH starts
+   * with that version's bin dir, so it runs its own shim (and the runc on PATH).
+   */
+  containerd?: string;
 }
 
 /** containerd's own TCP endpoint: loopback address and TLS files (inside the daemon dir). */
@@ -119,7 +134,7 @@ let safetyNetInstalled = false;
 export async function startContainerd(opts: StartContainerdOptions = {}): Promise<PrivateContainerd> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ctrd-"));
   const namespace = opts.namespace ?? `t${crypto.randomBytes(4).toString("hex")}`;
-  const daemon = new Daemon(dir, namespace);
+  const daemon = new Daemon(dir, namespace, containerdBinDir(opts.containerd));
   daemon.writeConfig();
   installSafetyNet();
   liveDaemons.add(daemon);
@@ -133,14 +148,25 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
   return daemon;
 }
 
-/** Builds the daemon's config.toml. */
-function renderConfig(dir: string, tcp?: TcpConfig): string {
+/**
+ * The CRI and NRI plugins containerd 2.x would load: `io.containerd.grpc.v1.cri`
+ * alone is not enough there (2.x split CRI into images and runtime plugins).
+ */
+const DISABLED_PLUGINS_2X = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.nri.v1.nri"];
+
+/**
+ * Builds the daemon's config.toml for its version: `version = 2` for 1.x;
+ * `version = 3` for 2.x (which would otherwise migrate a version 2 config and
+ * still load the CRI runtime plugin), with CRI and NRI disabled.
+ */
+function renderConfig(dir: string, behaviour: VersionBehaviour, tcp?: TcpConfig): string {
   const q = (s: string): string => JSON.stringify(s);
+  const v3 = behaviour.configVersion === 3;
   return [
-    "version = 2",
+    `version = ${behaviour.configVersion}`,
     `root = ${q(path.join(dir, "root"))}`,
     `state = ${q(path.join(dir, "state"))}`,
-    `disabled_plugins = ["io.containerd.grpc.v1.cri"]`,
+    `disabled_plugins = ${JSON.stringify(v3 ? DISABLED_PLUGINS_2X : ["io.containerd.grpc.v1.cri"])}`,
     "",
     "[grpc]",
     `  address = ${q(path.join(dir, "containerd.sock"))}`,
@@ -160,9 +186,7 @@ function renderConfig(dir: string, tcp?: TcpConfig): string {
     "[debug]",
     '  level = "info"',
     "",
-    '[plugins."io.containerd.grpc.v1.cri"]',
-    "  disable = true",
-    "",
+    ...(v3 ? [] : ['[plugins."io.containerd.grpc.v1.cri"]', "  disable = true", ""]),
     // Keep the opt plugin from creating /opt/containerd on the host.
     '[plugins."io.containerd.internal.v1.opt"]',
     `  path = ${q(path.join(dir, "opt"))}`,
@@ -177,6 +201,8 @@ class Daemon implements PrivateContainerd {
   readonly daemonLog: string;
   readonly tmpDir: string;
   private readonly configPath: string;
+  readonly version: Version;
+  readonly behaviour: VersionBehaviour;
   private tcp: TcpConfig | undefined;
   private gateway: TlsGateway | undefined;
   private child: ChildProcess | undefined;
@@ -189,7 +215,10 @@ class Daemon implements PrivateContainerd {
   constructor(
     readonly dir: string,
     readonly namespace: string,
+    readonly binDir: string,
   ) {
+    this.version = binaryVersion(path.join(binDir, "containerd"));
+    this.behaviour = behaviourOf(this.version);
     this.socket = path.join(dir, "containerd.sock");
     this.address = `unix://${this.socket}`;
     this.logDir = path.join(dir, "logs");
@@ -215,7 +244,7 @@ class Daemon implements PrivateContainerd {
     for (const sub of ["root", "state", "logs", "tmp", "opt"]) {
       fs.mkdirSync(path.join(this.dir, sub), { recursive: true });
     }
-    fs.writeFileSync(this.configPath, renderConfig(this.dir, this.tcp));
+    fs.writeFileSync(this.configPath, renderConfig(this.dir, this.behaviour, this.tcp));
   }
 
   /**
@@ -230,6 +259,12 @@ class Daemon implements PrivateContainerd {
     fs.writeFileSync(files.ca, material.ca.certPem);
     fs.writeFileSync(files.cert, material.server.certPem);
     fs.writeFileSync(files.key, material.server.keyPem, { mode: 0o600 });
+    if (!this.behaviour.nativeTcpServes) {
+      // containerd 2.x: "no tcp grpc services configured" while CRI is disabled; only the gateway.
+      await this.start();
+      this.gateway = await startTlsGateway(material, this.socket);
+      return;
+    }
     for (let attempt = 1; ; attempt++) {
       this.tcp = { address: `127.0.0.1:${await freeLoopbackPort()}`, ...files };
       this.writeConfig();
@@ -246,7 +281,7 @@ class Daemon implements PrivateContainerd {
   async ctrRaw(args: string[], opts: CtrOptions = {}): Promise<Buffer> {
     const namespace = opts.namespace ?? this.namespace;
     this.namespaces.add(namespace);
-    const result = await runProcess("ctr", ["-a", this.socket, "-n", namespace, ...args], {
+    const result = await runProcess(this.ctrPath, ["-a", this.socket, "-n", namespace, ...args], {
       input: opts.input,
       timeoutMs: opts.timeoutMs ?? 120_000,
     });
@@ -265,10 +300,11 @@ class Daemon implements PrivateContainerd {
     if (this.pid !== undefined) return;
     const logFd = fs.openSync(this.daemonLog, "a");
     try {
-      const child = spawn("containerd", ["--config", this.configPath], {
+      const child = spawn(path.join(this.binDir, "containerd"), ["--config", this.configPath], {
         detached: true,
         stdio: ["ignore", logFd, logFd],
-        env: { ...process.env, TMPDIR: this.tmpDir, XDG_RUNTIME_DIR: this.tmpDir },
+        // The shim is found on PATH: this version's, then the runc on PATH.
+        env: { ...process.env, PATH: `${this.binDir}:${process.env.PATH ?? ""}`, TMPDIR: this.tmpDir, XDG_RUNTIME_DIR: this.tmpDir },
       });
       this.child = child;
       this.exited = new Promise((resolve) => {
@@ -290,16 +326,34 @@ class Daemon implements PrivateContainerd {
       if (this.pid === undefined) {
         throw new Error(`containerd exited during startup:\n${this.logTail()}`);
       }
-      const res = await runProcess("ctr", ["-a", this.socket, "--connect-timeout", "1s", "version"], {
+      const res = await runProcess(this.ctrPath, ["-a", this.socket, "--connect-timeout", "1s", "version"], {
         timeoutMs: 5_000,
       });
-      if (res.code === 0 && (this.tcp === undefined || (await tcpAccepts(this.tcp.address)))) return;
+      if (res.code === 0 && (this.tcp === undefined || (await tcpAccepts(this.tcp.address)))) {
+        this.checkServerVersion(res.stdout.toString("utf8"));
+        return;
+      }
       lastError = res.code === 0 ? `nothing listens on ${this.tcp?.address}` : res.stderr.toString("utf8").trim();
       await sleep(50);
     }
     throw new Error(
       `containerd did not answer within ${READY_TIMEOUT_MS} ms (last ctr error: ${lastError}):\n${this.logTail()}`,
     );
+  }
+
+  /** `ctr` of the daemon's own version. */
+  private get ctrPath(): string {
+    return path.join(this.binDir, "ctr");
+  }
+
+  /** The Version service's answer (`ctr version`, "Server: Version: …") must be the binary's version. */
+  private checkServerVersion(ctrVersionOutput: string): void {
+    const server = /Server:[\s\S]*?Version:\s*(\S+)/.exec(ctrVersionOutput);
+    if (!server) throw new Error(`ctr version printed no server version:\n${ctrVersionOutput}`);
+    const reported = parseVersion(server[1]);
+    if (short(reported) !== short(this.version)) {
+      throw new Error(`containerd in ${this.dir} reports version ${server[1]}, but ${this.binDir}/containerd is ${this.version.text}`);
+    }
   }
 
   /** Last lines of the daemon log, for error messages. */

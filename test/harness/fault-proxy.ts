@@ -88,6 +88,12 @@ export interface FaultProxy {
   arm(spec: FaultSpec): Promise<void>;
   /** Answers the next `count` calls of `method` with gRPC `status` (trailers-only), then forwards again. */
   inject(method: string, count: number, status?: number, message?: string): void;
+  /**
+   * Forwards the next `count` calls of `method`, but resets each client stream
+   * (RST_STREAM CANCEL) `afterMs` after it arrived, unless it finished before: what
+   * containerd 2.4's gRPC server does at a stream's deadline (grpc-js: CANCELLED).
+   */
+  resetStreams(method: string, count: number, afterMs: number): void;
   /** Forgets calls, armed faults and injections. */
   reset(): void;
   /** Stops listening, drops every connection and removes the socket. */
@@ -132,6 +138,7 @@ export async function startFaultProxy(d: Pick<PrivateContainerd, "socket" | "dir
   let calls: ProxyCall[] = [];
   let armed: Armed[] = [];
   let injections = new Map<string, Injection>();
+  let resets = new Map<string, { remaining: number; afterMs: number }>();
   /** While a fault's action runs, new calls wait (so none reaches a daemon about to die). */
   let gate: Promise<void> | undefined;
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -229,6 +236,14 @@ export async function startFaultProxy(d: Pick<PrivateContainerd, "socket" | "dir
     }
     req.on("error", () => undefined);
     stream.pipe(req);
+    const reset = resets.get(callPath);
+    if (reset && reset.remaining > 0) {
+      reset.remaining--;
+      const timer = setTimeout(() => {
+        if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
+      }, reset.afterMs);
+      stream.once("close", () => clearTimeout(timer));
+    }
     // The client gave up (deadline, cancel): cancel the daemon's side too.
     stream.once("close", () => {
       if (!req.closed) req.close(NGHTTP2_CANCEL);
@@ -308,10 +323,14 @@ export async function startFaultProxy(d: Pick<PrivateContainerd, "socket" | "dir
     inject(method, count, status = 14, message = "injected by the fault proxy: unavailable") {
       injections.set(rpcPath(method), { remaining: count, status, message });
     },
+    resetStreams(method, count, afterMs) {
+      resets.set(rpcPath(method), { remaining: count, afterMs });
+    },
     reset() {
       calls = [];
       armed = [];
       injections = new Map();
+      resets = new Map();
     },
     async close() {
       for (const session of sessions) session.destroy();

@@ -93,8 +93,13 @@ export async function runCounter(
   const imageName = typeof image === "string" ? image : image.name;
   const logPath = path.join(d.logDir, `${id}.log`);
   fs.mkdirSync(d.logDir, { recursive: true });
+  const extra = opts.extraArgs ?? [];
+  // ctr 1.6's `run` stores runc options on the container, so its checkpoints carry a
+  // runtime-options entry; ctr 1.7 and 2.x store (and checkpoint) options only
+  // when given some: ask for runc by name, which is what 1.6 wrote too.
+  const runtimeOptions = d.behaviour.ctrRunWritesRuntimeOptions || extra.includes("--runc-binary") ? [] : ["--runc-binary", "runc"];
   await d.ctr(
-    ["run", "-d", "--log-uri", `file://${logPath}`, ...(opts.extraArgs ?? []), imageName, id, "sh", "-c", COUNTER_SCRIPT],
+    ["run", "-d", "--log-uri", `file://${logPath}`, ...runtimeOptions, ...extra, imageName, id, "sh", "-c", COUNTER_SCRIPT],
     { namespace: opts.namespace },
   );
   const pid = await taskPid(d, id, opts.namespace);
@@ -260,12 +265,27 @@ export interface RecheckpointBug {
   first: ImageRef & { index: ImageIndex };
   /** Second checkpoint: written with exit 0 but without criu.tar/config/options entries. */
   second: ImageRef & { index: ImageIndex };
+  /**
+   * True when the daemon itself wrote `second` (1.6, 1.7). On a daemon without the
+   * bug (2.4) the real second checkpoint is `fixedSecond` (complete), and `second`
+   * is the index the bug writes, made by hand from the first.
+   */
+  reproduced: boolean;
+  /** Without the bug: the daemon's own, complete second checkpoint. */
+  fixedSecond?: ImageRef & { index: ImageIndex };
 }
+
+/** The entries the re-checkpoint bug leaves out of the second index. */
+const RECHECKPOINT_BUG_DROPS: readonly string[] = [MediaType.criuCheckpoint, MediaType.checkpointConfig, MediaType.checkpointRuntimeOptions];
 
 /**
  * Reproduces the containerd 1.6/1.7 re-checkpoint bug: checkpoints one
  * running container twice (`--task --rw --image`). Throws if the first index
- * is incomplete or if the second one is unexpectedly complete (bug fixed).
+ * is incomplete, or if the second one is not what this daemon version writes:
+ * incomplete where the bug exists (`d.behaviour.recheckpointBug`), complete where
+ * it was fixed (2.4). Where it was fixed, the bug's index (the first one without
+ * CRIU image, spec and options) is written with {@link writeCustomIndex} as `ref2`,
+ * and the daemon's own second checkpoint is `fixedSecond` (`ref2` + `-fixed`).
  */
 export async function makeRecheckpointBugCheckpoint(
   d: PrivateContainerd,
@@ -285,11 +305,22 @@ export async function makeRecheckpointBugCheckpoint(
     const first = await checkpoint(ref1);
     const firstProblems = checkModernIndex(first.index, true, true);
     if (firstProblems.length > 0) throw new Error(`first checkpoint incomplete: ${firstProblems.join("; ")}`);
-    const second = await checkpoint(ref2);
-    if (findEntry(second.index, MediaType.criuCheckpoint) || findEntry(second.index, MediaType.checkpointConfig)) {
-      throw new Error(`re-checkpoint bug not reproduced: ${ref2} has criu/config entries`);
+    if (d.behaviour.recheckpointBug) {
+      const second = await checkpoint(ref2);
+      if (findEntry(second.index, MediaType.criuCheckpoint) || findEntry(second.index, MediaType.checkpointConfig)) {
+        throw new Error(`re-checkpoint bug not reproduced on containerd ${d.version.text}: ${ref2} has criu/config entries`);
+      }
+      return { containerId: id, first, second, reproduced: true };
     }
-    return { containerId: id, first, second };
+    const fixedSecond = await checkpoint(`${ref2}-fixed`);
+    const fixedProblems = checkModernIndex(fixedSecond.index, true, true);
+    if (fixedProblems.length > 0) {
+      throw new Error(`containerd ${d.version.text} was expected to have no re-checkpoint bug, but its second checkpoint is incomplete: ${fixedProblems.join("; ")}`);
+    }
+    const bugIndex = structuredClone(first.index);
+    bugIndex.manifests = bugIndex.manifests.filter((m) => !RECHECKPOINT_BUG_DROPS.includes(m.mediaType));
+    const written = await writeCustomIndex(d, ref2, bugIndex);
+    return { containerId: id, first, second: { ...written, index: bugIndex }, reproduced: false, fixedSecond };
   } finally {
     await removeContainer(d, id);
   }

@@ -8,7 +8,8 @@ import type { PrivateContainerd } from "./containerd";
 import { readContent, writeCustomIndex, type Checkpoint, type ImageRef } from "./fixtures";
 import { MediaType, type ImageIndex } from "./mediatypes";
 
-const SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+/** The type URL of the OCI spec inside a checkpoint config Any. */
+export const SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
 const RUNC_OPTIONS_TYPE_URL = "containerd.runc.v1.Options";
 
 function varint(n: number): Buffer {

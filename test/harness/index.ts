@@ -11,5 +11,6 @@ export * from "./mediatypes";
 export { createTar, createOciLayoutTar, sha256Digest, blob, type TarEntry, type LayoutBlob } from "./tar";
 export { runProcess, waitFor, sleep, pidAlive, listProcesses, mountsUnder, type ProcessResult, type ProcInfo } from "./proc";
 export { generateTlsMaterial, startTlsGateway, freeLoopbackPort, type TlsMaterial, type CertKeyPair, type TlsGateway } from "./tls";
-export { anyBlob, runcOptionsBlob, checkpointSpec, makeHostileCheckpoint, type HostileCheckpointOptions, type RuncOptionsFixture } from "./hostile";
+export { SPEC_TYPE_URL, anyBlob, runcOptionsBlob, checkpointSpec, makeHostileCheckpoint, type HostileCheckpointOptions, type RuncOptionsFixture } from "./hostile";
 export { daemonSuite, DaemonSuite, type DaemonSuiteOptions } from "./suite";
+export * from "./versions";

@@ -30,6 +30,7 @@ import { validateInputs } from "../../provider/pulumi/inputs";
 import {
   Annotation,
   anyBlob,
+  SPEC_TYPE_URL,
   assertInventoryUnchanged,
   daemonSuite,
   makeLegacyCheckpoint,
@@ -43,7 +44,6 @@ import {
   type LegacyCheckpoint,
 } from "../harness";
 
-const SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
 const MAX_INDEX_BYTES = 512 * 1024;
 
 let legacy: LegacyCheckpoint;

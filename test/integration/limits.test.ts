@@ -20,6 +20,8 @@ import { decodeMessage, messageType } from "../../provider/containerd/proto";
 import { check } from "../../provider/pulumi/restored-container";
 import {
   MediaType,
+  SPEC_TYPE_URL,
+  anyBlob,
   assertInventoryUnchanged,
   importBaseImage,
   makeCheckpoint,
@@ -33,7 +35,6 @@ import {
 } from "../harness";
 import { FakeStatus, startFakeDaemon, type FakeDaemon } from "../harness/fake-daemon";
 
-const SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
 const MiB = 1024 * 1024;
 const CHILD = path.join(__dirname, "limits.child.js");
 
@@ -61,22 +62,6 @@ after(async () => {
 });
 
 const digestOf = (data: Buffer | string): string => `sha256:${createHash("sha256").update(data).digest("hex")}`;
-
-function varint(n: number): Buffer {
-  const bytes: number[] = [];
-  while (n > 0x7f) {
-    bytes.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  bytes.push(n);
-  return Buffer.from(bytes);
-}
-
-/** A google.protobuf.Any, encoded by hand. */
-function anyBlob(typeUrl: string, value: Buffer | string): Buffer {
-  const field = (tag: number, data: Buffer): Buffer => Buffer.concat([Buffer.from([tag]), varint(data.length), data]);
-  return Buffer.concat([field(0x0a, Buffer.from(typeUrl)), field(0x12, Buffer.from(value))]);
-}
 
 let serial = 0;
 /** The checkpoint with its spec replaced by `specJson` (its entry's size as given, or the true one). */

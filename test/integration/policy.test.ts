@@ -10,31 +10,24 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { after, before, describe, test } from "node:test";
-import { RestoreError, connect, planRestore, restore, teardown, type ContainerdClient, type RestorePlan } from "../../provider/index";
+import { describe, test } from "node:test";
+import { RestoreError, connect, planRestore, restore, teardown, type RestorePlan } from "../../provider/index";
 import { check } from "../../provider/pulumi/restored-container";
 import {
   assertInventoryUnchanged,
-  importBaseImage,
+  daemonSuite,
   makeCheckpoint,
   makeCorruptedCriuCheckpoint,
   makeHostileCheckpoint,
   runcOptionsBlob,
-  startContainerd,
   takeInventory,
   uniqueId,
-  type BaseImage,
   type Checkpoint,
   type ImageRef,
-  type PrivateContainerd,
 } from "../harness";
 
 const QUICK = { graceMs: 300 };
 
-let d: PrivateContainerd;
-let client: ContainerdClient;
-let image: BaseImage;
-let good: Checkpoint;
 /** Hooks, scripts and fake binaries touch files here when they run: it must stay empty. */
 let markers: string;
 const fixtures: Record<string, ImageRef> = {};
@@ -50,11 +43,18 @@ const ran = () => fs.readdirSync(path.join(markers, "ran")).sort();
 
 const hook = (name: string) => ({ path: markerScript(name), args: [name] });
 
-before(async () => {
-  d = await startContainerd();
-  client = connect(d.address, { namespace: d.namespace });
-  image = await importBaseImage(d);
-  good = await makeCheckpoint(d, { ref: "checkpoint/policy-good:v1", image });
+/** A private daemon, its client, the base image and a real checkpoint of the counter. */
+const suite = daemonSuite({
+  connect: (daemon) => connect(daemon.address, { namespace: daemon.namespace }),
+  checkpoints: { good: { ref: "checkpoint/policy-good:v1" } },
+  setUp: () => makeFixtures(),
+  tearDown: async () => {
+    if (markers) fs.rmSync(markers, { recursive: true, force: true });
+  },
+});
+
+/** The marker dir and the hostile checkpoints, each made from the real one. */
+async function makeFixtures(): Promise<void> {
   markers = fs.mkdtempSync(path.join(os.tmpdir(), "policy-markers-"));
   fs.mkdirSync(path.join(markers, "bin"));
   fs.mkdirSync(path.join(markers, "ran"));
@@ -62,7 +62,7 @@ before(async () => {
   fs.writeFileSync(criuConfig, `action-script=${markerScript("criu-action-script")}\n`);
   const runc = (await import("node:child_process")).execFileSync("sh", ["-c", "command -v runc"]).toString().trim();
   const make = async (name: string, options: Parameters<typeof makeHostileCheckpoint>[3]) => {
-    fixtures[name] = await makeHostileCheckpoint(d, good, `checkpoint/policy-${name}:v1`, options);
+    fixtures[name] = await makeHostileCheckpoint(suite.d, suite.checkpoints.good, `checkpoint/policy-${name}:v1`, options);
   };
   await make("hooks", { spec: (s) => (s.hooks = { prestart: [hook("prestart")], createRuntime: [hook("createRuntime")], poststart: [hook("poststart")] }) });
   await make("binary-name", { runtimeOptions: runcOptionsBlob({ binaryName: markerScript("fake-runc", `exec ${runc} "$@"`) }) });
@@ -91,13 +91,7 @@ before(async () => {
       s.process.noNewPrivileges = false;
     },
   });
-});
-
-after(async () => {
-  client?.close();
-  await d?.stop();
-  if (markers) fs.rmSync(markers, { recursive: true, force: true });
-});
+}
 
 async function refusal(run: () => Promise<unknown>): Promise<RestoreError> {
   try {
@@ -123,10 +117,10 @@ const REFUSED: { fixture: string; path: string; allowance: RegExp }[] = [
 describe("hostile checkpoints are refused by default, before the daemon changes", () => {
   for (const { fixture, path: field, allowance } of REFUSED) {
     test(`${fixture}: refused on live and cold restore, naming ${field}`, async () => {
-      const before = await takeInventory(d);
+      const before = await takeInventory(suite.d);
       const ref = fixtures[fixture].ref;
       for (const live of [true, false]) {
-        const err = await refusal(() => planRestore(client, ref, { live }));
+        const err = await refusal(() => planRestore(suite.client, ref, { live }));
         assert.equal(err.code, "policy-violation");
         const violation = err.violations.find((v) => v.path === field);
         assert.ok(violation, `violations name ${field}: ${err.violations.map((v) => v.path).join(", ")}`);
@@ -134,16 +128,16 @@ describe("hostile checkpoints are refused by default, before the daemon changes"
         assert.ok(err.message.includes(`${field}: `), err.message);
       }
       // A plan made under privileged does not carry the permission: restore checks again.
-      const plan = await planRestore(client, ref, { privileged: true });
-      const err = await refusal(() => restore(client, plan, { id: uniqueId("pol") }));
+      const plan = await planRestore(suite.client, ref, { privileged: true });
+      const err = await refusal(() => restore(suite.client, plan, { id: uniqueId("pol") }));
       assert.equal(err.code, "policy-violation");
       assert.deepEqual(ran(), [], "no hook, script or binary of the checkpoint ran");
-      await assertInventoryUnchanged(d, before, `${fixture} left nothing behind`);
+      await assertInventoryUnchanged(suite.d, before, `${fixture} left nothing behind`);
     });
   }
 
   test("pulumi check (preview) fails on the checkpoint property, naming the field", async () => {
-    const result = await check({}, { checkpoint: fixtures.hooks.ref, address: d.address, namespace: d.namespace, resourceName: "hooked" });
+    const result = await check({}, { checkpoint: fixtures.hooks.ref, address: suite.d.address, namespace: suite.d.namespace, resourceName: "hooked" });
     assert.equal(result.inputs, undefined);
     assert.equal(result.failures?.[0]?.property, "checkpoint");
     assert.match(result.failures![0].reason, /spec\.hooks\.prestart\[0\]: runs .*prestart/);
@@ -151,15 +145,29 @@ describe("hostile checkpoints are refused by default, before the daemon changes"
   });
 });
 
+describe("preview shows what a checkpoint is granted", () => {
+  test("check with allow.hooks passes, and its plan and security summary name the hooks", async () => {
+    const result = await check({}, { checkpoint: fixtures.hooks.ref, address: suite.d.address, namespace: suite.d.namespace, resourceName: "hooked", allow: { hooks: true } });
+    assert.deepEqual(result.failures ?? [], []);
+    const inputs = result.inputs as { plan: { step: string; grants?: string }[]; security: { hooks: string[] } };
+    assert.equal(inputs.security.hooks.length, 3);
+    assert.match(inputs.plan.find((s) => s.step === "create-container")?.grants ?? "", /^hooks: prestart: .*prestart, createRuntime: .*, poststart: /);
+    const plain = await check({}, { checkpoint: suite.checkpoints.good.ref, address: suite.d.address, namespace: suite.d.namespace, resourceName: "plain" });
+    const plainPlan = (plain.inputs as { plan: { step: string; grants?: string }[] }).plan;
+    assert.equal(plainPlan.find((s) => s.step === "create-container")?.grants, "nothing beyond an ordinary container");
+    assert.deepEqual(ran(), []);
+  });
+});
+
 describe("allowances admit exactly their category", () => {
   async function restoreAndTeardown(ref: string, policy: Parameters<typeof planRestore>[2]) {
-    const before = await takeInventory(d);
+    const before = await takeInventory(suite.d);
     const id = uniqueId("pol");
-    const plan: RestorePlan = await planRestore(client, ref, policy);
-    const { pid } = await restore(client, plan, { id, ...policy });
+    const plan: RestorePlan = await planRestore(suite.client, ref, policy);
+    const { pid } = await restore(suite.client, plan, { id, ...policy });
     assert.ok(pid > 0);
-    await teardown(client, id, QUICK);
-    await assertInventoryUnchanged(d, before, `${ref} torn down`);
+    await teardown(suite.client, id, QUICK);
+    await assertInventoryUnchanged(suite.d, before, `${ref} torn down`);
     return plan;
   }
 
@@ -171,13 +179,13 @@ describe("allowances admit exactly their category", () => {
   });
 
   test("allow.hooks does not admit a host mount", async () => {
-    const err = await refusal(() => planRestore(client, fixtures["hooks-and-mount"].ref, { allow: { hooks: true } }));
+    const err = await refusal(() => planRestore(suite.client, fixtures["hooks-and-mount"].ref, { allow: { hooks: true } }));
     assert.deepEqual(err.violations.map((v) => v.path), ["spec.mounts[7]"]);
     assert.deepEqual(ran(), []);
   });
 
   test("allow.capabilities admits the listed capabilities only", async () => {
-    const err = await refusal(() => planRestore(client, fixtures["all-caps"].ref, { allow: { capabilities: ["CAP_SYS_ADMIN"] } }));
+    const err = await refusal(() => planRestore(suite.client, fixtures["all-caps"].ref, { allow: { capabilities: ["CAP_SYS_ADMIN"] } }));
     assert.deepEqual(err.violations.map((v) => v.grant.split(" ")[0]), ["CAP_SYS_PTRACE"]);
     await restoreAndTeardown(fixtures["all-caps"].ref, { allow: { capabilities: ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE"] } });
   });
@@ -189,15 +197,15 @@ describe("allowances admit exactly their category", () => {
   });
 
   test("an admitted prefix does not admit a symlink below it that leads out", async () => {
-    const before = await takeInventory(d);
+    const before = await takeInventory(suite.d);
     const allow = { hostMounts: [path.join(markers, "shared")] };
-    const err = await refusal(() => planRestore(client, fixtures["symlink-escape"].ref, { allow }));
+    const err = await refusal(() => planRestore(suite.client, fixtures["symlink-escape"].ref, { allow }));
     assert.equal(err.code, "policy-violation");
     assert.deepEqual(err.violations.map((v) => v.path), ["spec.mounts[7]"]);
     assert.match(err.violations[0].grant, /resolves through a symlink to \/, outside the allowed host paths/);
-    const plan = await planRestore(client, fixtures["symlink-escape"].ref, { privileged: true });
-    assert.equal((await refusal(() => restore(client, plan, { id: uniqueId("pol"), allow }))).code, "policy-violation");
-    await assertInventoryUnchanged(d, before);
+    const plan = await planRestore(suite.client, fixtures["symlink-escape"].ref, { privileged: true });
+    assert.equal((await refusal(() => restore(suite.client, plan, { id: uniqueId("pol"), allow }))).code, "policy-violation");
+    await assertInventoryUnchanged(suite.d, before);
   });
 
   test("privileged: true admits everything and the plan still says what was granted", async () => {
@@ -210,44 +218,44 @@ describe("allowances admit exactly their category", () => {
 
 describe("no false positives", () => {
   test("a checkpoint of an ordinary ctr run container restores under the default policy; the plan says it asks for nothing extra", async () => {
-    const before = await takeInventory(d);
-    const plan = await planRestore(client, good.ref);
+    const before = await takeInventory(suite.d);
+    const plan = await planRestore(suite.client, suite.checkpoints.good.ref);
     assert.deepEqual(plan.security.hostNamespaces, []);
     assert.deepEqual(plan.security.capabilitiesBeyondDefault, []);
     assert.deepEqual(plan.security.hostMounts, []);
     assert.deepEqual(plan.security.hooks, []);
     const id = uniqueId("pol");
-    await restore(client, plan, { id });
-    await teardown(client, id, QUICK);
-    await assertInventoryUnchanged(d, before);
+    await restore(suite.client, plan, { id });
+    await teardown(suite.client, id, QUICK);
+    await assertInventoryUnchanged(suite.d, before);
   });
 
   test("ctr run --net-host is refused for its host network, and admitted by allow.hostNamespaces", async () => {
-    const netHost = await makeCheckpoint(d, { ref: "checkpoint/policy-net-host:v1", image, runArgs: ["--net-host"] });
-    const err = await refusal(() => planRestore(client, netHost.ref));
+    const netHost = await makeCheckpoint(suite.d, { ref: "checkpoint/policy-net-host:v1", image: suite.image, runArgs: ["--net-host"] });
+    const err = await refusal(() => planRestore(suite.client, netHost.ref));
     // --net-host also binds the host's /etc/hosts and /etc/resolv.conf: host files, refused by name too.
     assert.deepEqual(err.violations.map((v) => `${v.path}: ${v.grant}`), [
       "spec.linux.namespaces: no network namespace (host network)",
       "spec.mounts[7]: bind of host /etc/hosts read-only at /etc/hosts",
       "spec.mounts[8]: bind of host /etc/resolv.conf read-only at /etc/resolv.conf",
     ]);
-    const plan = await planRestore(client, netHost.ref, { allow: { hostNamespaces: ["network"], hostMounts: ["/etc/hosts", "/etc/resolv.conf"] } });
+    const plan = await planRestore(suite.client, netHost.ref, { allow: { hostNamespaces: ["network"], hostMounts: ["/etc/hosts", "/etc/resolv.conf"] } });
     assert.deepEqual(plan.security.hostNamespaces, ["network (shared with the host)"]);
-    await d.ctr(["images", "rm", netHost.ref]);
+    await suite.d.ctr(["images", "rm", netHost.ref]);
   });
 
   test("ctr run --privileged is refused for everything it grants", async (t) => {
-    const privileged = await makeCheckpoint(d, { ref: "checkpoint/policy-privileged:v1", image, runArgs: ["--privileged"] }).catch((err: Error) => err);
+    const privileged = await makeCheckpoint(suite.d, { ref: "checkpoint/policy-privileged:v1", image: suite.image, runArgs: ["--privileged"] }).catch((err: Error) => err);
     if (privileged instanceof Error) {
       t.skip(`CRIU could not checkpoint a --privileged container on this host: ${privileged.message.split("\n")[0]}`);
       return;
     }
-    const err = await refusal(() => planRestore(client, privileged.ref));
+    const err = await refusal(() => planRestore(suite.client, privileged.ref));
     const paths = new Set(err.violations.map((v) => v.path));
     for (const expected of ["spec.process.capabilities", "spec.linux.maskedPaths", "spec.linux.readonlyPaths", "spec.linux.resources.devices"]) {
       assert.ok([...paths].some((p) => p.startsWith(expected)), `refusal names ${expected}: ${[...paths].join(", ")}`);
     }
-    await d.ctr(["images", "rm", privileged.ref]);
+    await suite.d.ctr(["images", "rm", privileged.ref]);
   });
 });
 
@@ -255,22 +263,22 @@ describe("restore.log comes only from the work directory the provider chose", ()
   test("a checkpoint naming another CRIU work path gets no foreign file into the error (privileged, CRIU fails)", async () => {
     const foreign = path.join(markers, "other.log");
     fs.writeFileSync(foreign, "FOREIGN-SECRET-LINE\n".repeat(30));
-    const corrupted = await makeCorruptedCriuCheckpoint(d, good, "checkpoint/policy-corrupt:v1");
-    const corruptCheckpoint: Checkpoint = { ...good, ref: corrupted.ref, digest: corrupted.digest, index: JSON.parse((await d.ctrRaw(["content", "get", corrupted.digest])).toString()) };
-    const hostile = await makeHostileCheckpoint(d, corruptCheckpoint, "checkpoint/policy-corrupt-workpath:v1", {
+    const corrupted = await makeCorruptedCriuCheckpoint(suite.d, suite.checkpoints.good, "checkpoint/policy-corrupt:v1");
+    const corruptCheckpoint: Checkpoint = { ...suite.checkpoints.good, ref: corrupted.ref, digest: corrupted.digest, index: JSON.parse((await suite.d.ctrRaw(["content", "get", corrupted.digest])).toString()) };
+    const hostile = await makeHostileCheckpoint(suite.d, corruptCheckpoint, "checkpoint/policy-corrupt-workpath:v1", {
       runtimeOptions: runcOptionsBlob({ criuWorkPath: `${foreign}.d` }),
     });
-    const before = await takeInventory(d);
-    const refused = await refusal(() => planRestore(client, hostile.ref));
+    const before = await takeInventory(suite.d);
+    const refused = await refusal(() => planRestore(suite.client, hostile.ref));
     assert.deepEqual(refused.violations.map((v) => v.path), ["runtimeOptions.criuWorkPath"]);
-    const plan = await planRestore(client, hostile.ref, { privileged: true });
-    const err = await refusal(() => restore(client, plan, { id: uniqueId("pol"), privileged: true }));
+    const plan = await planRestore(suite.client, hostile.ref, { privileged: true });
+    const err = await refusal(() => restore(suite.client, plan, { id: uniqueId("pol"), privileged: true }));
     assert.equal(err.code, "criu-failed");
     assert.ok(!err.message.includes("FOREIGN-SECRET-LINE"), err.message);
     assert.ok(err.restoreLog && err.restoreLog.length > 0, "the tail of the provider's own restore.log is there");
     assert.ok(!err.restoreLog.some((line) => line.includes("FOREIGN-SECRET-LINE")));
     assert.equal(fs.existsSync(`${foreign}.d`), false, "the checkpoint's work path was not used");
-    await assertInventoryUnchanged(d, before);
-    await d.ctr(["images", "rm", hostile.ref, corrupted.ref]);
+    await assertInventoryUnchanged(suite.d, before);
+    await suite.d.ctr(["images", "rm", hostile.ref, corrupted.ref]);
   });
 });

@@ -6,6 +6,7 @@ import {
   allowanceProblems,
   enforcePolicy,
   evaluatePolicy,
+  grantsBeyondDefault,
   summaryLines,
   type Allowances,
   type PolicyInput,
@@ -312,6 +313,13 @@ describe("privileged, the error and the summary", () => {
     for (const v of error.violations) assert.ok(error.message.includes(`${v.path}: `), `message names ${v.path}`);
     assert.match(error.message, /spec\.hooks\.prestart\[0\]: runs \/bin\/sh on the host as root \(prestart hook\) \(admit with allow\.hooks: true\)/);
     assert.match(error.message, /privileged: true to admit everything/);
+  });
+
+  test("the one-line grant of a step preview: nothing for ctr run's spec, each category otherwise", () => {
+    assert.equal(grantsBeyondDefault(evaluatePolicy(input(ctrRunSpec())).summary), "nothing beyond an ordinary container");
+    const hooked = specWith((s) => (s.hooks = { prestart: [{ path: "/bin/sh" }] }));
+    assert.equal(grantsBeyondDefault(evaluatePolicy(input(hooked), { allow: { hooks: true } }).summary), "hooks: prestart: /bin/sh");
+    assert.match(grantsBeyondDefault(evaluatePolicy(input(everything), { privileged: true }).summary), /host namespaces: .*; capabilities: .*CAP_SYS_ADMIN.*; host mounts: .*; devices: .*; hooks: /);
   });
 
   test("the summary tells what a checkpoint would get, line by line", () => {

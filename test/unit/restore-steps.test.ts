@@ -27,6 +27,7 @@ const plan: RestorePlan = {
   criuImage: { mediaType: "application/vnd.containerd.container.criu.checkpoint.criu.tar", digest: digest(6), size: 60 },
   spec,
   security: evaluatePolicy({ spec, runtime: { name: "io.containerd.runc.v2" } }).summary,
+  daemonVersion: "v2.4.2",
 };
 
 /** A daemon on which every restore call succeeds, unless `overrides` say otherwise. */

@@ -2,6 +2,7 @@ import { isContainerdError, unlessNotFound, type Container } from "../../contain
 import { SPEC_TYPE_URL } from "../../checkpoint";
 import { RestoreError } from "../../errors";
 import { Label, MANAGED_BY } from "../../labels";
+import { grantsBeyondDefault } from "../../policy";
 import type { RestorePlan } from "../plan";
 import type { ResolvedRestoreOptions, RestoreStep } from "./step";
 
@@ -56,6 +57,8 @@ export const createContainer: RestoreStep<{ container: Container }, void> = {
     image: plan.image.name,
     runtime: plan.runtime.name,
     cgroupsPath: (specForContainer(plan.spec, namespace, options.id).linux as { cgroupsPath: string }).cgroupsPath,
+    // What the checkpointed spec gets on the host, beyond an ordinary container (the restore policy's summary).
+    grants: grantsBeyondDefault(plan.security),
   }),
   async run(client, { container }) {
     try {
