@@ -211,11 +211,11 @@ function isIngestLocked(err: unknown): boolean {
  */
 export const STREAM_TUNING = {
   /** How much one Content.Read asks for; the next range's call is opened while this one is consumed. */
-  rangeBytes: 16 * 1024 * 1024,
+  rangeBytes: 2 * 1024 * 1024,
   /** Unacknowledged WRITE bytes on the way to the target before the writer waits for an answer. */
-  inFlightBytes: 4 * 1024 * 1024,
+  inFlightBytes: 2 * 1024 * 1024,
   /** Bytes read ahead of the writer (the queue between them, see pipeline.ts). */
-  readAheadBytes: 4 * 1024 * 1024,
+  readAheadBytes: 2 * 1024 * 1024,
 };
 
 /** How long a writer whose source failed waits for the target to answer what was already sent, so a retry resumes after it. */
