@@ -20,6 +20,7 @@ import {
   type ContainerdClient,
 } from "../../provider/containerd";
 import { methodCodec } from "../../provider/containerd/proto";
+import { release } from "../../provider/containerd/blob-codec";
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -169,6 +170,38 @@ describe("blob codecs", () => {
   });
 });
 
+describe("release", () => {
+  test("frees a buffer that is a whole allocation of its own (a received message, an encoding)", () => {
+    const message = Buffer.allocUnsafe(1024 * 1024 + 5);
+    const data = message.subarray(9);
+    release(data);
+    assert.equal(message.length, 0, "detached: the memory is gone now, not at the next GC");
+  });
+
+  test("leaves alone slices of Node's shared pool, small buffers and views of part of a larger buffer", () => {
+    const small = Buffer.from("pooled");
+    release(small);
+    assert.equal(small.toString(), "pooled");
+    const big = Buffer.alloc(1024 * 1024, 1);
+    const part = big.subarray(0, 512 * 1024);
+    release(part);
+    assert.equal(big.length, 1024 * 1024, "a view of half of it does not free the rest");
+  });
+
+  test("the writer frees the chunks only when they are its own", async () => {
+    for (const ownsChunks of [false, true]) {
+      const { client } = writingClient();
+      const chunks = [Buffer.alloc(128 * 1024, 1), Buffer.alloc(128 * 1024, 2)];
+      const whole = Buffer.concat(chunks);
+      await writeBlob(client, "ref", { digest: sha256(whole), size: whole.length }, async function* () {
+        yield* chunks;
+      }, { ownsChunks });
+      await tick();
+      assert.deepEqual(chunks.map((c) => c.length), ownsChunks ? [0, 0] : [128 * 1024, 128 * 1024]);
+    }
+  });
+});
+
 /** A client whose Content.Read serves `blob` in `chunk`-byte messages, recording each request. */
 function readingClient(blob: Buffer, chunk = 1000) {
   const requests: Array<{ offset: number; size: number }> = [];
@@ -258,8 +291,9 @@ function writingClient() {
     },
     duplex() {
       return {
-        async send(r: { action: string; offset?: number; data?: Uint8Array }) {
+        async send(r: { action: string; offset?: number; data?: Uint8Array }, onWritten?: () => void) {
           log.push(r.action);
+          setImmediate(() => onWritten?.()); // the transport takes it a little later
           if (r.action === "WRITE") {
             assert.equal(r.offset, ingest, "each WRITE carries the ingest's offset");
             ingest += r.data!.length;
