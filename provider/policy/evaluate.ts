@@ -407,6 +407,9 @@ function checkSeccomp(linux: Json | undefined, allow: Allowances, summary: Secur
   }
 }
 
+/** The binary the runc shim runs when no other is named. */
+const DEFAULT_RUNC_BINARY = "runc";
+
 /** runc Options fields that choose a binary, a path or weaker isolation, with what each does. */
 const RUNTIME_OPTION_GRANTS: Record<RuntimeOptionField, string> = {
   binaryName: "chooses the program the shim runs as runc (as root)",
@@ -438,6 +441,8 @@ function checkRuntime(input: PolicyInput, allow: Allowances, summary: SecuritySu
   for (const field of Object.keys(RUNTIME_OPTION_GRANTS) as RuntimeOptionField[]) {
     const value = runc[field];
     if (value === undefined || value === "" || value === 0 || value === false) continue;
+    // `ctr run --runc-binary runc` (and containerd 1.7/2.x configs) name the default binary: the shim's own choice, found on its PATH.
+    if (field === "binaryName" && value === DEFAULT_RUNC_BINARY) continue;
     summary.runtimeOptions.push(`${field}=${JSON.stringify(value)}`);
     findings.add(
       { path: `runtimeOptions.${field}`, grant: `${JSON.stringify(value)} ${RUNTIME_OPTION_GRANTS[field]}`, allowance: `allow.runtimeOptions: ["${field}"]` },

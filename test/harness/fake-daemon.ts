@@ -49,7 +49,9 @@ export interface FakeDaemon {
 }
 
 /** Starts a fake daemon answering `handlers` (`"images.Get": (req) => ({ image })`, `"content.Read": async (req, send) => …`). */
-export async function startFakeDaemon(handlers: Record<string, UnaryHandler | StreamHandler>): Promise<FakeDaemon> {
+export async function startFakeDaemon(given: Record<string, UnaryHandler | StreamHandler>): Promise<FakeDaemon> {
+  // Poses as a supported containerd unless told otherwise: the library asks the Version service first.
+  const handlers: Record<string, UnaryHandler | StreamHandler> = { "version.Version": () => ({ version: "v1.6.20-fake", revision: "fake" }), ...given };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fake-ctrd-"));
   const socket = path.join(dir, "fake.sock");
   const root = protoRoot();

@@ -267,6 +267,12 @@ describe("runtime and runtime options", () => {
     assert.deepEqual(refusedPaths(hostile, { allow: { runtimeOptions: ["binaryName"] } }).length, 5);
   });
 
+  test("binaryName \"runc\" (ctr run --runc-binary runc, containerd 1.7/2.x fixtures) is the default, not a choice", () => {
+    assert.deepEqual(refusedPaths(withOptions({ binaryName: "runc" })), []);
+    assert.deepEqual(refusedPaths(withOptions({ binaryName: "/usr/sbin/runc" })), ["runtimeOptions.binaryName"]);
+    assert.deepEqual(refusedPaths(withOptions({ binaryName: "crun" })), ["runtimeOptions.binaryName"]);
+  });
+
   test("systemdCgroup is shown, not refused", () => {
     const result = evaluatePolicy(withOptions({ systemdCgroup: true }));
     assert.deepEqual(result.refused, []);
