@@ -57,7 +57,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { checkpointContainer, connect, copyCheckpoint, isContainerdError, type Descriptor } from "../provider/index";
-import { ContainerdClient } from "../provider/containerd";
+import { CHANNEL_TUNING, ContainerdClient, STREAM_TUNING } from "../provider/containerd";
 import {
   BASE_IMAGE_NAME,
   MediaType,
@@ -74,8 +74,11 @@ import {
 } from "../test/harness/index";
 import { f1, intFlag, median, parseFlags, printReport, quantile, runMain, systemInfo, table, timeSpawn, which } from "./common";
 
-const TARGET_THROUGHPUT_RATIO = 1.0;
-const TARGET_PEAK_RSS_MIB = 150;
+const TARGET_THROUGHPUT_RATIO = 2.5;
+/** Peak RSS of the copying process at most its idle RSS plus this, whatever the checkpoint size. */
+const TARGET_PEAK_RSS_OVER_IDLE_MIB = 32;
+/** Client CPU per MB of the library at most this × the "before" build's (with --baseline). */
+const TARGET_CPU_RATIO = 0.5;
 const TARGET_CHECKPOINT_RATIO = 1.1;
 const TRANSFER_REF = "checkpoint/transfer:v1";
 const MEM_CONTAINER = "bench-mem";
@@ -90,6 +93,12 @@ interface Args {
   warmup: number;
   memMib: number;
   json: boolean;
+  /** A build of an earlier revision (its dist/bench/transfer.js is forked as the "before" worker). */
+  baseline?: string;
+  /** Write V8 CPU profiles of the copy workers here (node --cpu-prof, on worker exit). */
+  cpuProf?: string;
+  /** JSON of pipeline knobs for the library worker (STREAM_TUNING, CHANNEL_TUNING), e.g. {"rangeBytes":4194304}. */
+  tuning?: string;
 }
 
 const USAGE = `usage: node dist/bench/transfer.js [--rounds N] [--checkpoint-rounds N] [--warmup W] [--mem-mib M] [--json]
@@ -97,13 +106,22 @@ const USAGE = `usage: node dist/bench/transfer.js [--rounds N] [--checkpoint-rou
   --checkpoint-rounds N  timed checkpoint rounds per path (default 10)
   --warmup W             untimed rounds per path first, both benchmarks (default 1)
   --mem-mib M            anonymous memory of the checkpointed process, MiB (default 256)
-  --json                 print the results as JSON on stdout (the table goes to stderr)`;
+  --json                 print the results as JSON on stdout (the table goes to stderr)
+  --baseline DIR         also copy with the build in DIR (an earlier revision, built by bench/transfer.sh
+                         --baseline-rev REV): a third path "before", interleaved with the others
+  --cpu-prof DIR         node --cpu-prof for the copy worker(s), profiles written to DIR when they exit
+  --checkpoint-rounds 0  skips the checkpoint benchmark
+  --tuning JSON          pipeline knobs for this build's worker, e.g. '{"rangeBytes":4194304,"flowControlWindow":65535}'
+                         (rangeBytes, inFlightBytes, readAheadBytes, flowControlWindow)`;
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { rounds: 5, checkpointRounds: 10, warmup: 1, memMib: 256, json: false };
   parseFlags(argv, USAGE, (flag, value) => {
     if (flag === "--rounds") args.rounds = intFlag("--rounds", value(), 1, USAGE);
-    else if (flag === "--checkpoint-rounds") args.checkpointRounds = intFlag("--checkpoint-rounds", value(), 1, USAGE);
+    else if (flag === "--checkpoint-rounds") args.checkpointRounds = intFlag("--checkpoint-rounds", value(), 0, USAGE);
+    else if (flag === "--baseline") args.baseline = value();
+    else if (flag === "--cpu-prof") args.cpuProf = value();
+    else if (flag === "--tuning") args.tuning = value();
     else if (flag === "--warmup") args.warmup = intFlag("--warmup", value(), 0, USAGE);
     else if (flag === "--mem-mib") args.memMib = intFlag("--mem-mib", value(), 1, USAGE);
     else if (flag === "--json") args.json = true;
@@ -176,6 +194,13 @@ function resetHwm(): boolean {
 /** The child: copies on request and reports time and memory. */
 async function workerMain(): Promise<void> {
   const init = JSON.parse(process.env.BENCH_TRANSFER_WORKER ?? "") as WorkerInit;
+  // --tuning: the pipeline's knobs, set before the first connection (an earlier build ignores them).
+  const tuning = JSON.parse(process.env.BENCH_TUNING || "{}") as Record<string, number>;
+  for (const [k, v] of Object.entries(tuning)) {
+    const knobs = k in STREAM_TUNING ? STREAM_TUNING : k in CHANNEL_TUNING ? CHANNEL_TUNING : undefined;
+    if (!knobs) throw new Error(`--tuning: unknown knob ${k} (known: ${[...Object.keys(STREAM_TUNING), ...Object.keys(CHANNEL_TUNING)].join(", ")})`);
+    (knobs as Record<string, number>)[k] = v;
+  }
   const source = connect(init.a.address, { namespace: init.a.namespace });
   const target = connect(init.b.address, { namespace: init.b.namespace });
   const send = (m: FromWorker): void => void process.send!(m);
@@ -235,19 +260,23 @@ class Worker {
   private readonly child: ChildProcess;
   private waiting: { resolve: (m: FromWorker) => void; reject: (e: Error) => void } | undefined;
   private exited = false;
+  private readonly inbox: FromWorker[] = [];
   readonly pid: number;
 
-  constructor(init: WorkerInit) {
-    this.child = fork(__filename, ["--copy-worker"], {
-      env: { ...process.env, BENCH_TRANSFER_WORKER: JSON.stringify(init) },
+  /** `script`: this file, or an earlier build's (same worker protocol); `execArgv` e.g. --cpu-prof. */
+  constructor(init: WorkerInit, script: string = __filename, execArgv: string[] = [], tuning = "") {
+    this.child = fork(script, ["--copy-worker"], {
+      env: { ...process.env, BENCH_TRANSFER_WORKER: JSON.stringify(init), BENCH_TUNING: tuning },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
-      execArgv: [],
+      execArgv,
     });
     this.pid = this.child.pid!;
     this.child.on("message", (m: FromWorker) => {
       const w = this.waiting;
       this.waiting = undefined;
-      w?.resolve(m);
+      // Kept when nobody waits yet (a second worker's "ready" arrives while the first is awaited).
+      if (w) w.resolve(m);
+      else this.inbox.push(m);
     });
     this.child.on("exit", (code, signal) => {
       this.exited = true;
@@ -258,6 +287,8 @@ class Worker {
   }
 
   private next(): Promise<FromWorker> {
+    const queued = this.inbox.shift();
+    if (queued) return Promise.resolve(queued);
     return new Promise((resolve, reject) => {
       if (this.exited) reject(new Error("copy worker is not running"));
       else this.waiting = { resolve, reject };
@@ -426,7 +457,7 @@ const mib = (kib: number): string => f1(kib / 1024);
 // ---- the benchmarks -----------------------------------------------------------------
 
 interface TransferRound {
-  path: "library" | "ctr";
+  path: "library" | "before" | "ctr";
   warmup: boolean;
   wallMs: number;
   mbPerS: number;
@@ -448,6 +479,8 @@ interface CheckpointRound {
   rpcs?: Array<{ method: string; ms: number }>;
 }
 
+type TransferPath = "library" | "before" | "ctr";
+
 async function transferBenchmark(
   args: Args,
   ctr: string,
@@ -459,16 +492,20 @@ async function transferBenchmark(
   indexDigest: string,
   log: (m: string) => void,
 ) {
-  const worker = new Worker({ a: { address: a.address, namespace: a.namespace }, b: { address: b.address, namespace: b.namespace } });
+  const init: WorkerInit = { a: { address: a.address, namespace: a.namespace }, b: { address: b.address, namespace: b.namespace } };
+  const profArgs = (name: string): string[] => (args.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${args.cpuProf}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+  const workers: Partial<Record<"library" | "before", Worker>> = { library: new Worker(init, __filename, profArgs("library"), args.tuning) };
+  if (args.baseline) workers.before = new Worker(init, `${args.baseline}/dist/bench/transfer.js`, profArgs("before"));
   try {
-    const idle = await worker.ready();
+    const idle = await workers.library!.ready();
+    const idleBefore = workers.before ? await workers.before.ready() : undefined;
     const rounds: TransferRound[] = [];
-    const runLibrary = async (warmup: boolean): Promise<TransferRound> => {
+    const runWorker = async (path: "library" | "before", warmup: boolean): Promise<TransferRound> => {
       const cpuA = procCpuMs(a.pid);
       const cpuB = procCpuMs(b.pid);
-      const s = await worker.copy(TRANSFER_REF);
+      const s = await workers[path]!.copy(TRANSFER_REF);
       const round: TransferRound = {
-        path: "library",
+        path,
         warmup,
         wallMs: s.wallMs,
         mbPerS: payloadBytes / 1e6 / (s.wallMs / 1000),
@@ -479,7 +516,7 @@ async function transferBenchmark(
         gcMs: NaN,
         library: s,
       };
-      if (s.bytesMoved !== payloadBytes) throw new Error(`copyCheckpoint moved ${s.bytesMoved} bytes, expected ${payloadBytes}`);
+      if (s.bytesMoved !== payloadBytes) throw new Error(`copyCheckpoint (${path}) moved ${s.bytesMoved} bytes, expected ${payloadBytes}`);
       return round;
     };
     const runCtr = async (warmup: boolean): Promise<TransferRound> => {
@@ -498,35 +535,42 @@ async function transferBenchmark(
         gcMs: NaN,
       };
     };
+    const paths: TransferPath[] = workers.before ? ["library", "before", "ctr"] : ["library", "ctr"];
     const total = args.warmup + args.rounds;
     for (let i = 0; i < total; i++) {
       const warmup = i < args.warmup;
-      const order = i % 2 === 0 ? (["library", "ctr"] as const) : (["ctr", "library"] as const);
-      const got: Partial<Record<"library" | "ctr", TransferRound>> = {};
+      // Rotate the order, so no path always runs first (or right after another's GC).
+      const order = paths.map((_, k) => paths[(k + i) % paths.length]);
+      const got: Partial<Record<TransferPath, TransferRound>> = {};
       for (const p of order) {
-        const round = p === "library" ? await runLibrary(warmup) : await runCtr(warmup);
+        const round = p === "ctr" ? await runCtr(warmup) : await runWorker(p, warmup);
         const digest = await imageTargetDigest(clientB, TRANSFER_REF);
         if (digest !== indexDigest) throw new Error(`${p}: B has ${TRANSFER_REF} at ${digest ?? "nothing"}, expected ${indexDigest}`);
         round.gcMs = await clearImages(clientB, ownDigests);
         rounds.push(round);
         got[p] = round;
       }
-      const l = got.library!;
-      const c = got.ctr!;
       log(
-        `transfer ${warmup ? "warm-up" : `${i - args.warmup + 1}/${args.rounds}`}: library ${f1(l.wallMs)} ms ${f1(l.mbPerS)} MB/s ` +
-          `(VmHWM ${mib(l.peakRssKiB[0])} MiB)  ctr ${f1(c.wallMs)} ms ${f1(c.mbPerS)} MB/s`,
+        `transfer ${warmup ? "warm-up" : `${i - args.warmup + 1}/${args.rounds}`}: ` +
+          paths
+            .map((p) => {
+              const r = got[p]!;
+              const rss = p === "ctr" ? "" : ` (VmHWM ${mib(r.peakRssKiB[0])} MiB)`;
+              return `${p} ${f1(r.wallMs)} ms ${f1(r.mbPerS)} MB/s CPU ${f1(r.clientCpuMs)} ms${rss}`;
+            })
+            .join("  "),
       );
     }
-    await worker.stop();
-    return { rounds, workerIdle: idle };
+    for (const w of Object.values(workers)) await w.stop();
+    return { rounds, workerIdle: idle, beforeIdle: idleBefore };
   } finally {
-    worker.kill();
+    for (const w of Object.values(workers)) w.kill();
   }
 }
 
 async function checkpointBenchmark(args: Args, ctr: string, a: PrivateContainerd, clientA: ContainerdClient, log: (m: string) => void) {
   const rounds: CheckpointRound[] = [];
+  if (args.checkpointRounds === 0) return rounds;
   const total = args.warmup + args.checkpointRounds;
   const live = new Set<string>();
   try {
@@ -635,15 +679,23 @@ async function main(): Promise<void> {
       daemonBCpuMedianMs: median(rs.map((r) => r.daemonBCpuMs)),
       peakRssMaxKiB: Math.max(...rs.map((r) => r.peakRssKiB.reduce((s, x) => s + x, 0))),
     });
+    const tBefore = timedT.filter((r) => r.path === "before");
     const libT = summarizeT(tLib);
     const ctrT = summarizeT(tCtr);
+    const beforeT = tBefore.length > 0 ? summarizeT(tBefore) : undefined;
     const throughputRatio = libT.mbPerSMedian / ctrT.mbPerSMedian;
-    const peakRssKiB = Math.max(...tLib.map((r) => r.peakRssKiB[0]));
+    const peakOf = (rs: TransferRound[]) => Math.max(...rs.map((r) => r.peakRssKiB[0]));
+    const peakRssKiB = peakOf(tLib);
+    const idleKiB = transfer.workerIdle.rssKiB;
     const firstLib = transfer.rounds.find((r) => r.path === "library")!;
     const hwmResetOk = tLib.every((r) => r.library!.hwmReset);
     const memPeak = (k: keyof CopySample["peak"]): number => Math.max(...tLib.map((r) => r.library!.peak[k]));
+    // Client CPU per MB of payload, per round, median: the copying process's own work.
+    const cpuPerMb = (rs: TransferRound[]) => median(rs.map((r) => r.clientCpuMs / (payloadBytes / 1e6)));
+    const cpuRatio = beforeT ? cpuPerMb(tLib) / cpuPerMb(tBefore) : NaN;
     const throughputPass = throughputRatio >= TARGET_THROUGHPUT_RATIO;
-    const rssPass = peakRssKiB <= TARGET_PEAK_RSS_MIB * 1024;
+    const rssPass = peakRssKiB <= idleKiB + TARGET_PEAK_RSS_OVER_IDLE_MIB * 1024;
+    const cpuPass = cpuRatio <= TARGET_CPU_RATIO;
 
     const timedC = ckRounds.filter((r) => !r.warmup);
     const cLib = timedC.filter((r) => r.path === "library");
@@ -677,12 +729,13 @@ async function main(): Promise<void> {
       return rows;
     })();
 
-    const tRow = (name: string, s: ReturnType<typeof summarizeT>, peak: string): string[] => [
+    const tRow = (name: string, s: ReturnType<typeof summarizeT>, rs: TransferRound[], peak: string): string[] => [
       name,
       f1(s.wallMedianMs),
       f1(s.mbPerSMedian),
       `${f1(s.mbPerSMin)}–${f1(s.mbPerSMax)}`,
       f1(s.clientCpuMedianMs),
+      cpuPerMb(rs).toFixed(2),
       f1(s.daemonACpuMedianMs),
       f1(s.daemonBCpuMedianMs),
       peak,
@@ -692,29 +745,45 @@ async function main(): Promise<void> {
       const per = (i: number) => Math.max(...tCtr.map((r) => r.peakRssKiB[i] ?? NaN));
       return `${mib(per(0))} + ${mib(per(1))}`;
     })();
+    const checkpointReport =
+      ckRounds.length === 0
+        ? ["(checkpoint benchmark skipped: --checkpoint-rounds 0)"]
+        : [
+            `checkpoint benchmark: ${args.checkpointRounds} timed round(s) per path (+${args.warmup} warm-up), fresh counter containers, order alternating`,
+            table([["path", "median ms", "p90 ms", "min–max ms"], cRow("library checkpointContainer", libC), cRow("ctr containers checkpoint", ctrC)]),
+            `ratio library/ctr (median wall): ${checkpointRatio.toFixed(3)}   target ≤ ${TARGET_CHECKPOINT_RATIO}   ${checkpointPass ? "PASS" : "MISS"}`,
+            "library RPCs (median ms per round, summed per method):",
+            table([["method", "median ms", "calls"], ...rpcBreakdown.map((r) => [r.method, f1(r.medianMs), Number.isNaN(r.calls) ? "" : String(r.calls)])]),
+          ];
     const report = [
       "",
-      `transfer benchmark: ${args.rounds} timed round(s) per path (+${args.warmup} warm-up), interleaved, order alternating; A → B, B has the base image`,
+      `transfer benchmark: ${args.rounds} timed round(s) per path (+${args.warmup} warm-up), interleaved, order rotating; A → B, B has the base image`,
       `checkpoint ${TRANSFER_REF}: ${payloadBytes} bytes of its own blobs (criu.tar ${made.criuImageBytes}), process held ${mib(filler.rssAnonKiB)} MiB of random anonymous memory`,
       table([
-        ["path", "median ms", "median MB/s", "min–max MB/s", "client CPU ms", "ctrd A CPU ms", "ctrd B CPU ms", "peak RSS MiB"],
-        tRow("library copyCheckpoint", libT, mib(peakRssKiB)),
-        tRow("ctr export | ctr import", ctrT, ctrPeaks),
+        ["path", "median ms", "median MB/s", "min–max MB/s", "client CPU ms", "CPU ms/MB", "ctrd A CPU ms", "ctrd B CPU ms", "peak RSS MiB"],
+        tRow("library copyCheckpoint", libT, tLib, mib(peakRssKiB)),
+        ...(beforeT ? [tRow(`before (${args.baseline})`, beforeT, tBefore, mib(peakOf(tBefore)))] : []),
+        tRow("ctr export | ctr import", ctrT, tCtr, ctrPeaks),
       ]),
       `throughput library/ctr (median MB/s): ${throughputRatio.toFixed(3)}×   target ≥ ${TARGET_THROUGHPUT_RATIO.toFixed(1)}×   ${throughputPass ? "PASS" : "MISS"}`,
-      `peak RSS of the copying process (max VmHWM over timed copies): ${mib(peakRssKiB)} MiB   target ≤ ${TARGET_PEAK_RSS_MIB} MiB   ${rssPass ? "PASS" : "MISS"}` +
-        (hwmResetOk ? "" : "  (VmHWM reset failed: lifetime peak)"),
-      `  worker idle RSS before the first copy ${mib(transfer.workerIdle.rssKiB)} MiB; during copies (sampled every ${MEM_SAMPLE_MS} ms, max): ` +
+      ...(beforeT
+        ? [
+            `throughput library/before: ${(libT.mbPerSMedian / beforeT.mbPerSMedian).toFixed(3)}×; before/ctr ${(beforeT.mbPerSMedian / ctrT.mbPerSMedian).toFixed(3)}×`,
+            `client CPU per MB library/before (median per round): ${cpuRatio.toFixed(3)}   target ≤ ${TARGET_CPU_RATIO}   ${cpuPass ? "PASS" : "MISS"}`,
+          ]
+        : [`client CPU per MB: ${cpuPerMb(tLib).toFixed(2)} ms (no --baseline to compare with)`]),
+      `peak RSS of the copying process (max VmHWM over timed copies): ${mib(peakRssKiB)} MiB = idle ${mib(idleKiB)} + ${mib(peakRssKiB - idleKiB)} MiB   ` +
+        `target ≤ idle + ${TARGET_PEAK_RSS_OVER_IDLE_MIB} MiB   ${rssPass ? "PASS" : "MISS"}` +
+        (hwmResetOk ? "" : "  (VmHWM reset failed: lifetime peak)") +
+        (beforeT && transfer.beforeIdle ? `; before: ${mib(peakOf(tBefore))} MiB on idle ${mib(transfer.beforeIdle.rssKiB)} MiB` : ""),
+      `  during copies (sampled every ${MEM_SAMPLE_MS} ms, max): ` +
         `rss ${mb(memPeak("rss"))} MB, heapUsed ${mb(memPeak("heapUsed"))} MB, external ${mb(memPeak("external"))} MB, arrayBuffers ${mb(memPeak("arrayBuffers"))} MB`,
       `  first copy in the fresh worker${args.warmup > 0 ? " (warm-up)" : ""}: VmHWM ${mib(firstLib.library!.hwmKiB)} MiB; ` +
         `RSS left over before each timed copy (not returned after earlier copies): median ${mib(median(tLib.map((r) => r.library!.rssBeforeKiB)))} MiB`,
       `  ctr peak RSS = export + import (GNU time %M); client CPU = worker (library) or both ctr processes; MB = 10^6 bytes`,
+      ...(args.cpuProf ? [`  CPU profiles of the workers: ${args.cpuProf}/{library,before}.cpuprofile (summarize: node dist/bench/profile.js FILE)`] : []),
       "",
-      `checkpoint benchmark: ${args.checkpointRounds} timed round(s) per path (+${args.warmup} warm-up), fresh counter containers, order alternating`,
-      table([["path", "median ms", "p90 ms", "min–max ms"], cRow("library checkpointContainer", libC), cRow("ctr containers checkpoint", ctrC)]),
-      `ratio library/ctr (median wall): ${checkpointRatio.toFixed(3)}   target ≤ ${TARGET_CHECKPOINT_RATIO}   ${checkpointPass ? "PASS" : "MISS"}`,
-      "library RPCs (median ms per round, summed per method):",
-      table([["method", "median ms", "calls"], ...rpcBreakdown.map((r) => [r.method, f1(r.medianMs), Number.isNaN(r.calls) ? "" : String(r.calls)])]),
+      ...checkpointReport,
       `load average (1 min) at start ${loadStart[0].toFixed(2)}, at end ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} CPUs`,
       "",
     ].join("\n");
@@ -731,8 +800,10 @@ async function main(): Promise<void> {
       transfer: {
         checkpoint: { ref: TRANSFER_REF, digest: made.digest, payloadBytes, criuImageBytes: made.criuImageBytes, madeInMs: made.durationMs, fillerRssAnonKiB: filler.rssAnonKiB },
         library: libT,
+        before: beforeT,
         ctr: ctrT,
         throughputRatio,
+        cpuPerMbMs: { library: cpuPerMb(tLib), before: beforeT ? cpuPerMb(tBefore) : undefined, ctr: cpuPerMb(tCtr) },
         peakRssKiB,
         workerIdleRssKiB: transfer.workerIdle.rssKiB,
         firstCopyHwmKiB: firstLib.library!.hwmKiB,
@@ -742,8 +813,9 @@ async function main(): Promise<void> {
       checkpoint: { library: libC, ctr: ctrC, ratio: checkpointRatio, rpcBreakdown, rounds: ckRounds.map(({ rpcs: _rpcs, ...r }) => r) },
       targets: {
         throughputRatio: { target: TARGET_THROUGHPUT_RATIO, value: throughputRatio, pass: throughputPass },
-        peakRssMiB: { target: TARGET_PEAK_RSS_MIB, value: peakRssKiB / 1024, pass: rssPass },
-        checkpointRatio: { target: TARGET_CHECKPOINT_RATIO, value: checkpointRatio, pass: checkpointPass },
+        peakRssOverIdleMiB: { target: TARGET_PEAK_RSS_OVER_IDLE_MIB, value: (peakRssKiB - idleKiB) / 1024, pass: rssPass },
+        cpuPerMbRatio: { target: TARGET_CPU_RATIO, value: cpuRatio, pass: cpuPass },
+        checkpointRatio: ckRounds.length > 0 ? { target: TARGET_CHECKPOINT_RATIO, value: checkpointRatio, pass: checkpointPass } : undefined,
       },
     }));
   } finally {

@@ -87,6 +87,15 @@ const RETRY_DELAYS_MS = [50, 200, 500];
 
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
+/**
+ * HTTP/2 flow-control window of a connection and of each stream (grpc-js's default is 64 KiB):
+ * how far a daemon may stream a Content.Read ahead of the reader, so it bounds read-ahead
+ * memory per stream and sets how often the daemon waits for a window update. Chosen by
+ * measurement (bench/transfer.ts). Exported for the benchmark; not API.
+ * @internal
+ */
+export const CHANNEL_TUNING = { flowControlWindow: 1024 * 1024 };
+
 /** The parsed form of a daemon address. */
 export type DaemonAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
 
@@ -198,6 +207,7 @@ export class ContainerdClient {
       "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
       "grpc.initial_reconnect_backoff_ms": 100,
       "grpc.max_reconnect_backoff_ms": 1000,
+      "grpc-node.flow_control_window": CHANNEL_TUNING.flowControlWindow,
     };
     if (options.tls?.serverName) channelOptions["grpc.ssl_target_name_override"] = options.tls.serverName;
     const channel = { grpc: new grpc.Client(target, credentials, channelOptions), address, refs: 1 };
@@ -330,9 +340,13 @@ export class DuplexCall<M extends BidiStreamMethod> {
     this.responses = call[Symbol.asyncIterator]();
   }
 
-  /** Sends one request, waiting for the stream to drain when its buffer is full. */
-  async send(request: BidiStreamMethods[M][0]): Promise<void> {
-    if (!this.call.write(request)) {
+  /**
+   * Sends one request, waiting for the stream to drain when its buffer is full.
+   * `onWritten` runs once the transport has taken the request (serialized and framed).
+   */
+  async send(request: BidiStreamMethods[M][0], onWritten?: () => void): Promise<void> {
+    const written = onWritten ? (err?: unknown) => void (err ? undefined : onWritten()) : undefined;
+    if (!this.call.write(request, written)) {
       await new Promise<void>((resolve, reject) => {
         const cleanup = () => {
           this.call.off("drain", onDrain);

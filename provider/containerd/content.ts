@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { release, releaseEncoded } from "./blob-codec";
 import type { ContainerdClient } from "./client";
 import { BlobError, ContainerdError, isContainerdError } from "./errors";
 
@@ -169,17 +170,26 @@ export interface WriteBlobResult {
  * verifies size and digest on COMMIT. Chunks stream through; nothing is buffered
  * beyond the stream's own window.
  */
+export interface WriteBlobOptions {
+  /**
+   * The source's chunks are this writer's to free once sent (a copy's reader hands over the
+   * buffers grpc-js received): their memory is released at once instead of at V8's next GC.
+   */
+  ownsChunks?: boolean;
+}
+
 export async function writeBlob(
   client: ContainerdClient,
   ref: string,
   target: BlobTarget,
   source: (offset: number) => AsyncIterable<Uint8Array>,
+  options: WriteBlobOptions = {},
 ): Promise<WriteBlobResult> {
   // Another writer holds the ingest (a parallel copy of a shared layer): wait for it, as containerd's own client does.
   const giveUpAt = Date.now() + LOCKED_RETRY_MS;
   for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
     try {
-      return await writeBlobOnce(client, ref, target, source);
+      return await writeBlobOnce(client, ref, target, source, options);
     } catch (err) {
       if (!isIngestLocked(err) || Date.now() > giveUpAt) throw err;
       await new Promise((resolve) => setTimeout(resolve, delay));
@@ -194,62 +204,182 @@ function isIngestLocked(err: unknown): boolean {
   return isContainerdError(err, "unavailable") && /\blocked\b/.test((err as ContainerdError).details);
 }
 
+/**
+ * How a streamed copy is pipelined; the defaults were chosen by measurement
+ * (bench/transfer.ts, README "Figures"). Exported for the benchmark; not API.
+ * @internal
+ */
+export const STREAM_TUNING = {
+  /** How much one Content.Read asks for; the next range's call is opened while this one is consumed. */
+  rangeBytes: 2 * 1024 * 1024,
+  /** Unacknowledged WRITE bytes on the way to the target before the writer waits for an answer. */
+  inFlightBytes: 2 * 1024 * 1024,
+  /** Bytes read ahead of the writer (the queue between them, see pipeline.ts). */
+  readAheadBytes: 2 * 1024 * 1024,
+};
+
+/** How long a writer whose source failed waits for the target to answer what was already sent, so a retry resumes after it. */
+const FLUSH_ON_FAILURE_MS = 10_000;
+
 async function writeBlobOnce(
   client: ContainerdClient,
   ref: string,
   target: BlobTarget,
   source: (offset: number) => AsyncIterable<Uint8Array>,
+  options: WriteBlobOptions,
 ): Promise<WriteBlobResult> {
   const call = client.duplex("content.Write");
   const { digest, size } = target;
+  // The offset each unanswered WRITE must bring the ingest to, oldest first, and their bytes:
+  // requests are sent without waiting for each answer (containerd answers every one, in order),
+  // at most STREAM_TUNING.inFlightBytes ahead of the answers.
+  const expectedOffsets: Array<{ offset: number; bytes: number }> = [];
+  let unanswered = 0;
+  const answerOne = async (): Promise<void> => {
+    const expected = expectedOffsets.shift()!;
+    unanswered -= expected.bytes;
+    const { offset } = await call.receive();
+    if (offset !== expected.offset) {
+      throw new ContainerdError("out-of-range", "content.Write", `blob ${digest}: the daemon's ingest is at ${offset} after a write that should end at ${expected.offset}`, client.address);
+    }
+  };
+  let sourceFailed = false;
   try {
     await call.send({ action: "STAT", ref, total: size, expected: digest });
     const status = await call.receive();
     const resumedAt = status.offset > 0 && status.offset <= size ? status.offset : 0;
     let offset = resumedAt;
-    for await (const data of source(offset)) {
+    const chunks = source(offset)[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await chunks.next();
+      } catch (err) {
+        sourceFailed = true;
+        throw err;
+      }
+      if (next.done) break;
+      const data = next.value;
       if (data.length === 0) continue;
       if (offset + data.length > size) {
+        await chunks.return?.(undefined);
         throw new ContainerdError("out-of-range", "content.Write", `blob ${digest}: source gave more than ${size} bytes`, client.address);
       }
-      // One response per request; on a local socket the round trip is small next to a 1 MiB chunk.
-      await call.send({ action: "WRITE", ref, offset, data });
-      offset = (await call.receive()).offset;
+      // Every WRITE carries its offset, which the daemon checks against the ingest's.
+      const request = { action: "WRITE" as const, ref, offset, data };
+      await call.send(request, () => {
+        releaseEncoded(request);
+        if (options.ownsChunks) release(data);
+      });
+      offset += data.length;
+      expectedOffsets.push({ offset, bytes: data.length });
+      unanswered += data.length;
+      while (unanswered > STREAM_TUNING.inFlightBytes) await answerOne();
     }
+    while (expectedOffsets.length > 0) await answerOne();
     if (offset !== size) throw new ContainerdError("out-of-range", "content.Write", `blob ${digest}: source ended at ${offset} of ${size} bytes`, client.address);
     await call.send({ action: "COMMIT", ref, total: size, expected: digest, offset, labels: target.labels });
     await call.receive();
     call.end();
     return { bytesWritten: size - resumedAt, resumedAt, existed: false };
   } catch (err) {
+    if (sourceFailed && expectedOffsets.length > 0) await flushSent(call, expectedOffsets.length);
     call.cancel();
     if (isContainerdError(err, "already-exists")) return { bytesWritten: 0, resumedAt: 0, existed: true };
+    // Bytes that hash to another digest are in the ingest: drop it, so a retry starts over instead of resuming from them.
+    if (err instanceof BlobError && err.code === "digest-mismatch") await client.call("content.Abort", { ref }).catch(() => undefined);
     throw err;
   }
 }
 
-/** How much one Content.Read asks for: bounds what grpc-js reads ahead of the consumer. */
-const READ_RANGE_BYTES = 2 * 1024 * 1024;
+/**
+ * The source failed with WRITEs still unanswered: half-close and let the daemon
+ * take them (each is checked against its offset there), so the ingest keeps
+ * everything that was sent and a retry resumes after it. Bounded; best effort.
+ */
+async function flushSent(call: { end(): void; receive(): Promise<unknown> }, answers: number): Promise<void> {
+  call.end();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, FLUSH_ON_FAILURE_MS)));
+  const drained = (async () => {
+    for (let i = 0; i < answers; i++) await call.receive();
+  })().catch(() => undefined);
+  await Promise.race([drained, timeout]);
+  clearTimeout(timer);
+}
 
 /**
- * Reads blob bytes `[offset, size)` as a stream of chunks, one bounded range at a
- * time, so a slow consumer (a write to another daemon) never has more than a range
- * buffered: copies stay within a small, constant memory footprint. Each range must
- * come back exactly as long as asked (containerd cuts a read at the blob's end
- * without an error: a descriptor whose size is too large is caught here), and a
- * range that stalls for {@link STREAM_IDLE_MS} is a `read-timeout`.
+ * Reads blob bytes `[offset, size)` as a stream of chunks, one bounded range
+ * (STREAM_TUNING.rangeBytes) per Content.Read, the next range's call opened while
+ * the current one is consumed, so the daemon never waits between ranges and
+ * grpc-js's flow control bounds what is buffered ahead of a slow consumer (a
+ * write to another daemon): copies stay within a small, constant memory
+ * footprint. Each range must come back exactly as long as asked (containerd cuts
+ * a read at the blob's end without an error: a descriptor whose size is too large
+ * is caught here), and a range that stalls for {@link STREAM_IDLE_MS} is a
+ * `read-timeout`. Read from the start, the bytes are hashed as they pass and a
+ * digest other than `digest` is a `digest-mismatch` before the last chunk is
+ * given out (so a writer never commits them); a resumed read cannot hash what it
+ * skips, and leaves that check to the daemon's commit.
  */
-export function readChunks(client: ContainerdClient, digest: string, size: number, offset = 0, what = `blob ${digest}`): AsyncIterable<Uint8Array> {
+export function readChunks(
+  client: ContainerdClient,
+  digest: string,
+  size: number,
+  offset = 0,
+  what = `blob ${digest}`,
+  rangeBytes = STREAM_TUNING.rangeBytes,
+): AsyncIterable<Uint8Array> {
+  const algorithm = hashOf(digest, what);
   return (async function* () {
-    for (let at = offset; at < size; at += READ_RANGE_BYTES) {
-      const range = Math.min(READ_RANGE_BYTES, size - at);
-      let got = 0;
-      for await (const data of guardedRead(client, { digest, offset: at, size: range }, what, STREAM_IDLE_MS, 600_000)) {
-        got += data.length;
-        if (got > range) throw sizeMismatch(what, digest, `more than ${at + range}`, size);
-        yield data;
+    const hash = offset === 0 ? createHash(HASHES[algorithm].hash) : undefined;
+    type Range = { at: number; length: number; chunks: AsyncGenerator<Uint8Array>; first: Promise<IteratorResult<Uint8Array>> };
+    const open = (at: number): Range => {
+      const length = Math.min(rangeBytes, size - at);
+      const chunks = guardedRead(client, { digest, offset: at, size: length }, what, STREAM_IDLE_MS, 600_000);
+      // Asking for the first chunk starts the call: the daemon fills this range's window while the previous one drains.
+      const first = chunks.next();
+      first.catch(() => undefined); // awaited when the range's turn comes; not an unhandled rejection before
+      return { at, length, chunks, first };
+    };
+    let current: Range | undefined = offset < size ? open(offset) : undefined;
+    let prefetched: Range | undefined;
+    try {
+      while (current) {
+        const { at, length, chunks } = current;
+        const following = at + length < size ? at + length : undefined;
+        let pending: Promise<IteratorResult<Uint8Array>> | undefined = current.first;
+        let got = 0;
+        for (;;) {
+          const next: IteratorResult<Uint8Array> = await (pending ?? chunks.next());
+          pending = undefined;
+          if (next.done) break;
+          const data = next.value;
+          got += data.length;
+          if (got > length) throw sizeMismatch(what, digest, `more than ${at + length}`, size);
+          // The following range is opened once this one is under way (its first bytes are here).
+          if (following !== undefined && !prefetched) prefetched = open(following);
+          hash?.update(data);
+          if (following === undefined && got === length && hash) verifyDigest(hash, algorithm, digest, what);
+          yield data;
+        }
+        if (got !== length) throw sizeMismatch(what, digest, at + got, size);
+        current = prefetched ?? (following !== undefined ? open(following) : undefined);
+        prefetched = undefined;
       }
-      if (got !== range) throw sizeMismatch(what, digest, at + got, size);
+    } finally {
+      // Ended early (a failure, or the consumer stopped): both calls are cancelled (the prefetched one once its first answer is in).
+      void current?.chunks.return(undefined).catch(() => undefined);
+      void prefetched?.chunks.return(undefined).catch(() => undefined);
     }
   })();
+}
+
+function verifyDigest(hash: ReturnType<typeof createHash>, algorithm: string, digest: string, what: string): void {
+  const actual = `${algorithm}:${hash.digest("hex")}`;
+  if (actual !== digest) {
+    throw new BlobError("digest-mismatch", `${what}: blob ${digest} read back as ${actual}: the source daemon's content store holds other bytes under this digest (corrupted or tampered)`, {
+      subject: what,
+    });
+  }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { isContainerdError, readChunks, unlessNotFound, writeBlob, type ContainerdClient, type Descriptor, type Mount } from "../containerd";
+import { STREAM_TUNING, isContainerdError, readAhead, readChunks, unlessNotFound, writeBlob, type ContainerdClient, type Descriptor, type Mount } from "../containerd";
 import { chainId, checkpointPlatform, readBaseImage, readCheckpointImage, type BaseImage, type CheckpointImage } from "../checkpoint";
 import { RestoreError, withDaemonErrors, type CleanupError } from "../errors";
 import { runTransaction, type Step, type StepTiming, type Transaction } from "../transaction";
@@ -94,7 +94,15 @@ const copyBlob: Step<{ source: ContainerdClient; blob: BlobCopy; leaseId: string
       if (blob.labels) await setLabels(target, digest, blob.labels);
       return { digest, size, bytesWritten: 0, resumedAt: 0, existed: true };
     }
-    const written = await writeBlob(target, `copy-${digest}`, { digest, size, labels: blob.labels }, (offset) => readChunks(source, digest, size, offset));
+    // Pipelined: the reader runs ahead of the writer into a bounded queue; the writer does not wait for each answer.
+    // The chunks are the buffers grpc-js received, hashed and handed over: the writer frees each once sent.
+    const written = await writeBlob(
+      target,
+      `copy-${digest}`,
+      { digest, size, labels: blob.labels },
+      (offset) => readAhead(readChunks(source, digest, size, offset), STREAM_TUNING.readAheadBytes),
+      { ownsChunks: true },
+    );
     return { digest, size, ...written };
   },
 };

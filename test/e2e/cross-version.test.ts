@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
-import { CheckpointCopy, ContainerCheckpoint, RestoredContainer } from "../../sdk";
 import {
   containerdAvailable,
   describeVersions,
@@ -24,7 +23,7 @@ import {
   waitForCount,
   type PrivateContainerd,
 } from "../harness";
-import { newStack, type TestStack } from "./stack";
+import { migrationProgram, newStack, type TestStack } from "./stack";
 
 const NEW = "2.4.2";
 const OLD = "1.6.20";
@@ -53,21 +52,10 @@ for (const [from, to] of [
       await waitForCount(pid, 5);
       const beforeB = await takeInventory(b);
       const logPath = path.join(b.logDir, "xv-on-target.log");
-      const s: TestStack = await newStack(`restore-e2e-xv-${from.replace(/\./g, "")}-${to.replace(/\./g, "")}`, async () => {
-        const checkpoint = new ContainerCheckpoint("app", { containerId: originalId, address: a.address, namespace: a.namespace, ref: "checkpoint/xv:v1" });
-        const copy = new CheckpointCopy("to-target", {
-          source: { address: a.address, namespace: a.namespace, ref: checkpoint.ref },
-          target: { address: b.address, namespace: b.namespace },
-        });
-        const restored = new RestoredContainer("app-on-target", {
-          checkpoint: copy.targetRef,
-          address: b.address,
-          namespace: b.namespace,
-          logPath,
-          stopTimeoutSeconds: 1,
-        });
-        return { digest: checkpoint.digest, copiedDigest: copy.digest, status: restored.status, daemonVersion: restored.daemonVersion };
-      });
+      const s: TestStack = await newStack(
+        `restore-e2e-xv-${from.replace(/\./g, "")}-${to.replace(/\./g, "")}`,
+        migrationProgram(a, b, { containerId: originalId, ref: "checkpoint/xv:v1", copyName: "to-target", restoredName: "app-on-target", logPath }),
+      );
       cleanups.push(() => s.remove());
 
       const countBefore = await readCountSettled(pid);

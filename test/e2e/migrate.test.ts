@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
-import { CheckpointCopy, ContainerCheckpoint, RestoredContainer } from "../../sdk";
 import {
   BASE_IMAGE_NAME,
   importBaseImage,
@@ -25,7 +24,7 @@ import {
   type Inventory,
   type PrivateContainerd,
 } from "../harness";
-import { newStack, type TestStack } from "./stack";
+import { migrationProgram, newStack, type TestStack } from "./stack";
 
 let a: PrivateContainerd;
 let b: PrivateContainerd;
@@ -44,25 +43,17 @@ before(async () => {
   ({ pid: originalPid } = await runCounter(a, originalId, image.name));
   await waitForCount(originalPid, 5);
   [beforeA, beforeB] = await Promise.all([takeInventory(a), takeInventory(b)]);
-  s = await newStack("restore-e2e-migrate", async () => {
-    const checkpoint = new ContainerCheckpoint(
-      "app",
-      { containerId: originalId, address: a.address, namespace: a.namespace, ref: "checkpoint/app:migrate" },
-      { retainOnDelete: true },
-    );
-    const copy = new CheckpointCopy("to-b", {
-      source: { address: a.address, namespace: a.namespace, ref: checkpoint.ref },
-      target: { address: b.address, namespace: b.namespace },
-    });
-    const restored = new RestoredContainer("app-on-b", {
-      checkpoint: copy.targetRef,
-      address: b.address,
-      namespace: b.namespace,
+  s = await newStack(
+    "restore-e2e-migrate",
+    migrationProgram(a, b, {
+      containerId: originalId,
+      ref: "checkpoint/app:migrate",
+      copyName: "to-b",
+      restoredName: "app-on-b",
       logPath: path.join(b.logDir, "app-on-b.log"),
-      stopTimeoutSeconds: 1,
-    });
-    return { digest: checkpoint.digest, copiedDigest: copy.digest, bytesMoved: copy.bytesMoved, pid: restored.pid, status: restored.status };
-  });
+      retainCheckpoint: true,
+    }),
+  );
 });
 
 after(async () => {

@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type PulumiFn, type Stack } from "@pulumi/pulumi/automation";
+import { CheckpointCopy, ContainerCheckpoint, RestoredContainer } from "../../sdk";
 
 /** The repo root: the dynamic provider runs there and finds @pulumi/pulumi in its node_modules. */
 export const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
@@ -88,4 +89,47 @@ export async function failureOf(operation: Promise<unknown>): Promise<string> {
     return String((err as Error).message ?? err);
   }
   throw new Error("the operation succeeded; expected it to fail");
+}
+
+/** A daemon as the migration program addresses it. */
+interface DaemonAt {
+  address: string;
+  namespace: string;
+}
+
+export interface MigrationProgramOptions {
+  /** The running container to checkpoint on `source`. */
+  containerId: string;
+  /** The checkpoint image's ref on the source (the copy keeps it on the target). */
+  ref: string;
+  /** Resource names of the copy and of the restored container. */
+  copyName: string;
+  restoredName: string;
+  /** Where the restored container's stdout and stderr go, on the target host. */
+  logPath: string;
+  /** Keep the checkpoint image on the source when the stack is destroyed. */
+  retainCheckpoint?: boolean;
+}
+
+/**
+ * The migration as users write it (README, examples/migrate): checkpoint on the
+ * source, copy to the target, restore there. Its outputs: both digests, the
+ * bytes moved, the restored pid, status and daemon version.
+ */
+export function migrationProgram(source: DaemonAt, target: DaemonAt, options: MigrationProgramOptions): PulumiFn {
+  return async () => {
+    const from = { address: source.address, namespace: source.namespace };
+    const to = { address: target.address, namespace: target.namespace };
+    const checkpoint = new ContainerCheckpoint("app", { containerId: options.containerId, ...from, ref: options.ref }, { retainOnDelete: options.retainCheckpoint ?? false });
+    const copy = new CheckpointCopy(options.copyName, { source: { ...from, ref: checkpoint.ref }, target: to });
+    const restored = new RestoredContainer(options.restoredName, { checkpoint: copy.targetRef, ...to, logPath: options.logPath, stopTimeoutSeconds: 1 });
+    return {
+      digest: checkpoint.digest,
+      copiedDigest: copy.digest,
+      bytesMoved: copy.bytesMoved,
+      pid: restored.pid,
+      status: restored.status,
+      daemonVersion: restored.daemonVersion,
+    };
+  };
 }

@@ -12,5 +12,5 @@ export { createTar, createOciLayoutTar, sha256Digest, blob, type TarEntry, type 
 export { runProcess, waitFor, sleep, pidAlive, listProcesses, mountsUnder, type ProcessResult, type ProcInfo } from "./proc";
 export { generateTlsMaterial, startTlsGateway, freeLoopbackPort, type TlsMaterial, type CertKeyPair, type TlsGateway } from "./tls";
 export { SPEC_TYPE_URL, anyBlob, runcOptionsBlob, checkpointSpec, makeHostileCheckpoint, type HostileCheckpointOptions, type RuncOptionsFixture } from "./hostile";
-export { daemonSuite, DaemonSuite, type DaemonSuiteOptions } from "./suite";
+export { daemonSuite, daemonPair, DaemonSuite, type DaemonSuiteOptions, type DaemonPair } from "./suite";
 export * from "./versions";

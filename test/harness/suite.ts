@@ -112,3 +112,39 @@ export function daemonSuite<Client extends Closable = Closable, Names extends st
   after(() => suite.tearDown());
   return suite;
 }
+
+/** Two private daemons and a client on each, for a file's tests (a copy from A to B). */
+export interface DaemonPair<Client extends Closable> {
+  readonly a: PrivateContainerd;
+  readonly b: PrivateContainerd;
+  readonly ca: Client;
+  readonly cb: Client;
+}
+
+/** A DaemonPair for this test file: started together in `before`, stopped in `after`. */
+export function daemonPair<Client extends Closable>(connect: (d: PrivateContainerd) => Client): DaemonPair<Client> {
+  let daemons: [PrivateContainerd, PrivateContainerd] | undefined;
+  let clients: [Client, Client] | undefined;
+  before(async () => {
+    daemons = await Promise.all([startContainerd(), startContainerd()]);
+    clients = [connect(daemons[0]), connect(daemons[1])];
+  });
+  after(async () => {
+    clients?.forEach((c) => c.close());
+    await Promise.all(daemons?.map((d) => d.stop()) ?? []);
+  });
+  return {
+    get a() {
+      return ready(daemons?.[0], "daemon A");
+    },
+    get b() {
+      return ready(daemons?.[1], "daemon B");
+    },
+    get ca() {
+      return ready(clients?.[0], "the client of A");
+    },
+    get cb() {
+      return ready(clients?.[1], "the client of B");
+    },
+  };
+}
