@@ -31,11 +31,11 @@ export const NEWEST_PULUMI = "^3";
 
 let tarball: Promise<string> | undefined;
 
-/** `npm pack` of the repo (built dist/), once per test process. */
+/** `npm pack` of the repo as the test run built it (dist/, clean: the build starts from an empty dist), once per test process; `--ignore-scripts` so its prepack does not rebuild dist under the other test files. */
 export function packedTarball(): Promise<string> {
   tarball ??= (async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pcr-pack-"));
-    const { stdout } = await run("npm", ["pack", "--silent", "--pack-destination", dir], { cwd: REPO_ROOT, maxBuffer: 16 << 20 });
+    const { stdout } = await run("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", dir], { cwd: REPO_ROOT, maxBuffer: 16 << 20 });
     const file = path.join(dir, stdout.trim().split("\n").pop()!);
     if (!fs.existsSync(file)) throw new Error(`npm pack wrote no ${file}: ${stdout}`);
     return file;
