@@ -240,26 +240,36 @@ function checkMaskedPaths(linux: Json | undefined, allow: Allowances, summary: S
   }
 }
 
-/** A mount that brings in a host path (a bind), with its normalized source. */
-export interface HostBind {
-  /** `spec.mounts[i]` */
+/** A host path the spec names and `allow.hostMounts` governs, normalized (`.` and `..` gone). */
+export interface HostPath {
+  /** Where in the spec: `spec.mounts[i]` or `spec.linux.seccomp.listenerPath`. */
   path: string;
   source: string;
-  destination: string;
 }
 
 function isBindMount(type: string, options: string[]): boolean {
   return type === "bind" || type === "rbind" || options.includes("bind") || options.includes("rbind");
 }
 
-/** The bind mounts of a spec, sources normalized: what runc will mount from the host. */
-export function hostBinds(spec: Record<string, unknown>): HostBind[] {
-  return asArray(spec.mounts).flatMap((entry, i) => {
+/** A mount source as a host path: normalized when absolute (a relative one stays as given, and no allowance admits it). */
+const hostPathOf = (source: string): string => (posix.isAbsolute(source) ? posix.normalize(source) : source);
+
+/**
+ * Every host path of a spec that `allow.hostMounts` governs: bind sources, the
+ * sources of mounts of a type other than the kernel's own, and the seccomp
+ * listener socket. The policy judges these; on a local daemon they are also
+ * resolved through symlinks (restore/policy.ts).
+ */
+export function hostPaths(spec: Record<string, unknown>): HostPath[] {
+  const paths = asArray(spec.mounts).flatMap((entry, i): HostPath[] => {
     const mount = asObject(entry) ?? {};
+    const type = asString(mount.type) ?? "";
     const source = asString(mount.source) ?? "";
-    if (!isBindMount(asString(mount.type) ?? "", strings(mount.options))) return [];
-    return [{ path: `spec.mounts[${i}]`, source: posix.isAbsolute(source) ? posix.normalize(source) : source, destination: asString(mount.destination) ?? "" }];
+    const hostSourced = isBindMount(type, strings(mount.options)) || (!KERNEL_MOUNT_TYPES.has(type) && posix.isAbsolute(source));
+    return hostSourced ? [{ path: `spec.mounts[${i}]`, source: hostPathOf(source) }] : [];
   });
+  const listener = asString(asObject(asObject(spec.linux)?.seccomp)?.listenerPath);
+  return listener ? [...paths, { path: "spec.linux.seccomp.listenerPath", source: hostPathOf(listener) }] : paths;
 }
 
 /** True when an allowance lets `hostPath` be mounted (an allowed prefix contains it). */
@@ -278,7 +288,7 @@ function checkMounts(spec: Json, allow: Allowances, summary: SecuritySummary, fi
     const mode = readOnly ? "read-only" : "read-write";
     const at = `spec.mounts[${i}]`;
     if (isBindMount(type, options)) {
-      const hostPath = posix.isAbsolute(source) ? posix.normalize(source) : source;
+      const hostPath = hostPathOf(source);
       summary.hostMounts.push(`${hostPath} → ${destination} (${mode})`);
       findings.add(
         { path: at, grant: `bind of host ${hostPath} ${mode} at ${destination}`, allowance: `allow.hostMounts: ["${hostPath}"]` },
@@ -287,7 +297,7 @@ function checkMounts(spec: Json, allow: Allowances, summary: SecuritySummary, fi
       return;
     }
     if (!KERNEL_MOUNT_TYPES.has(type)) {
-      const hostSource = posix.isAbsolute(source) ? posix.normalize(source) : undefined;
+      const hostSource = posix.isAbsolute(source) ? hostPathOf(source) : undefined;
       summary.hostMounts.push(`${type || "(no type)"} ${source} → ${destination} (${mode})`);
       findings.add(
         {
@@ -399,7 +409,7 @@ function checkSeccomp(linux: Json | undefined, allow: Allowances, summary: Secur
     : "none (as `ctr run` without --seccomp)";
   const listener = asString(seccomp?.listenerPath);
   if (listener) {
-    const hostPath = posix.normalize(listener);
+    const hostPath = hostPathOf(listener);
     findings.add(
       { path: "spec.linux.seccomp.listenerPath", grant: `hands seccomp notifications to host socket ${hostPath}`, allowance: `allow.hostMounts: ["${hostPath}"]` },
       hostPathAllowed(hostPath, allow),

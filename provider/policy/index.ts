@@ -9,8 +9,8 @@ import { evaluatePolicy, type PolicyFinding, type PolicyInput, type PolicyResult
 
 export { allowanceProblems, RUNTIME_OPTION_FIELDS } from "./allowances";
 export type { Allowances, AllowanceProblem, RestorePolicy, RuntimeOptionField } from "./allowances";
-export { evaluatePolicy, summaryLines, grantsBeyondDefault, hostBinds, hostPathAllowed } from "./evaluate";
-export type { HostBind, PolicyFinding, PolicyInput, PolicyResult, RuncOptionsView, SecuritySummary } from "./evaluate";
+export { evaluatePolicy, summaryLines, grantsBeyondDefault, hostPaths, hostPathAllowed } from "./evaluate";
+export type { HostPath, PolicyFinding, PolicyInput, PolicyResult, RuncOptionsView, SecuritySummary } from "./evaluate";
 export { NAMESPACE_TYPES, type NamespaceType } from "./defaults";
 
 /** The message of a policy refusal: every refused field, and what would admit it. */

@@ -12,7 +12,7 @@ import {
 } from "../checkpoint";
 import { RestoreError, withDaemonErrors } from "../errors";
 import { invalidIdReason } from "./rules";
-import { assertHostBindsResolveInside, enforcePlanPolicy } from "./policy";
+import { assertHostPathsResolveInside, enforcePlanPolicy } from "./policy";
 import type { RestorePolicy, SecuritySummary } from "../policy";
 import { daemonVersion } from "./daemon-version";
 
@@ -138,7 +138,7 @@ export const planRestore = withDaemonErrors(async function planRestore(
   };
   // The policy first: a refused checkpoint is refused whatever else is wrong with it.
   const security = enforcePlanPolicy(plan, requirements);
-  if (!client.address.startsWith("tcp://")) await assertHostBindsResolveInside(plan, requirements);
+  if (!client.address.startsWith("tcp://")) await assertHostPathsResolveInside(plan, requirements);
   await assertParentSnapshot(client, plan);
   assertPlanSupports(plan, requirements);
   return { ...plan, security };

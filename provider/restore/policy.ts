@@ -2,11 +2,12 @@ import { decodeRuncOptions, encodeRuncOptions, isRuncOptionsType, RUNC_OPTIONS_T
 import type { RuntimeOptions } from "../checkpoint";
 import { RestoreError } from "../errors";
 import { realpath } from "node:fs/promises";
+import * as path from "node:path";
 import {
   allowanceProblems,
   describeRefusal,
   enforcePolicy,
-  hostBinds,
+  hostPaths,
   hostPathAllowed,
   type PolicyFinding,
   type PolicyInput,
@@ -59,29 +60,43 @@ export function enforcePlanPolicy(plan: PlanPart, policy: RestorePolicy): Securi
   return enforcePolicy(policyInput(plan), policy, `${plan.checkpoint.ref}@${plan.checkpoint.digest}`).summary;
 }
 
-/** The real path of `p`, or `p` itself when it does not exist here (runc will then fail the mount). */
-const resolved = (p: string) => realpath(p).catch(() => p);
+/**
+ * The real path of `p`: its longest existing ancestor with symlinks resolved, and
+ * the rest appended (a path that does not exist yet, such as a socket made later,
+ * still cannot lead out through a symlinked parent).
+ */
+async function resolved(p: string): Promise<string> {
+  const rest: string[] = [];
+  for (let at = p; ; at = path.dirname(at)) {
+    try {
+      return path.join(await realpath(at), ...rest.reverse());
+    } catch {
+      if (at === path.dirname(at)) return p;
+      rest.push(path.basename(at));
+    }
+  }
+}
 
 /**
- * On a local daemon, an admitted host path must still be inside its allowance
- * with symlinks resolved: a container that can write below an allowed prefix
- * could otherwise plant `x → /` there for a later checkpoint to bind. (The path
- * can still change between this check and runc's mount: allow only paths that
- * no container can write.)
+ * On a local daemon, every admitted host path (bind and other mount sources, the
+ * seccomp listener socket) must still be inside its allowance with symlinks
+ * resolved: a container that can write below an allowed prefix could otherwise
+ * plant `x → /` there for a later checkpoint to name. (The path can still change
+ * between this check and runc's use of it: allow only paths that no container can write.)
  */
-export async function assertHostBindsResolveInside(plan: PlanPart, policy: RestorePolicy): Promise<void> {
+export async function assertHostPathsResolveInside(plan: PlanPart, policy: RestorePolicy): Promise<void> {
   if (policy.privileged) return;
   const allow = policy.allow ?? {};
-  const admitted = hostBinds(plan.spec).filter((bind) => hostPathAllowed(bind.source, allow));
+  const admitted = hostPaths(plan.spec).filter((host) => hostPathAllowed(host.source, allow));
   if (admitted.length === 0) return;
   const prefixes = await Promise.all((allow.hostMounts ?? []).map(resolved));
   const escaped: PolicyFinding[] = [];
-  for (const bind of admitted) {
-    const real = await resolved(bind.source);
+  for (const host of admitted) {
+    const real = await resolved(host.source);
     if (hostPathAllowed(real, { hostMounts: prefixes })) continue;
     escaped.push({
-      path: bind.path,
-      grant: `bind of host ${bind.source}, which resolves through a symlink to ${real}, outside the allowed host paths`,
+      path: host.path,
+      grant: `host path ${host.source}, which resolves through a symlink to ${real}, outside the allowed host paths`,
       allowance: `allow.hostMounts: ["${real}"]`,
     });
   }

@@ -15,7 +15,7 @@ import {
   type ResolvedRestoreOptions,
 } from "./steps";
 import { createCriuWorkDir, removeCriuWorkDir } from "./criu-log";
-import { assertHostBindsResolveInside, enforcePlanPolicy, taskRuntimeOptions } from "./policy";
+import { assertHostPathsResolveInside, enforcePlanPolicy, taskRuntimeOptions } from "./policy";
 import type { RestorePolicy } from "../policy";
 
 export interface RestoreOptions extends RestorePolicy {
@@ -116,7 +116,7 @@ export async function restore(client: ContainerdClient, plan: RestorePlan, optio
   // Checked again here: a plan is data, and may have been made (or edited) under another policy.
   enforcePlanPolicy(plan, options);
   const local = !client.address.startsWith("tcp://");
-  if (local) await assertHostBindsResolveInside(plan, options);
+  if (local) await assertHostPathsResolveInside(plan, options);
   const { id } = resolved;
   const started = performance.now();
   // A local daemon's CRIU writes its log where we chose, so no path a message or a checkpoint names is ever read.

@@ -1,5 +1,8 @@
 /** The restore policy as a pure function: no daemon, no root. */
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, test } from "node:test";
 import { RestoreError } from "../../provider/errors";
 import {
@@ -7,12 +10,14 @@ import {
   enforcePolicy,
   evaluatePolicy,
   grantsBeyondDefault,
+  hostPaths,
   summaryLines,
   type Allowances,
   type PolicyInput,
   type RestorePolicy,
 } from "../../provider/policy";
 import { decodeRuncOptions, encodeRuncOptions, fieldNumbers } from "../../provider/containerd";
+import { assertHostPathsResolveInside } from "../../provider/restore/policy";
 import { ctrRunSpec } from "./fixtures/ctr-run-spec";
 
 const RUNC = "io.containerd.runc.v2";
@@ -380,5 +385,51 @@ describe("runc options on the wire", () => {
     assert.deepEqual(decoded.unknownFields, [12]);
     assert.deepEqual(fieldNumbers(encodeRuncOptions(decoded.options)).includes(12), false);
     assert.throws(() => fieldNumbers(Buffer.from([0x32, 0x09, 0x61])), /runs past the end/);
+  });
+});
+
+describe("host paths an allowance admits stay inside it once symlinks resolve (local daemon)", () => {
+  const plan = (spec: Record<string, any>) => ({ spec, runtime: { name: RUNC }, checkpoint: { ref: "checkpoint/app:v1", digest: "sha256:x" } });
+
+  test("every host path the hostMounts allowance governs is listed once: binds, other host-sourced mounts, the seccomp listener", () => {
+    const spec = specWith((s) => {
+      s.mounts.push({ destination: "/d", type: "bind", source: "/srv/data/../data/x", options: ["rbind"] });
+      s.mounts.push({ destination: "/disk", type: "ext4", source: "/dev/vda", options: [] });
+      s.linux.seccomp = { defaultAction: "SCMP_ACT_ERRNO", listenerPath: "/run/agent.sock" };
+    });
+    assert.deepEqual(hostPaths(spec), [
+      { path: "spec.mounts[7]", source: "/srv/data/x" },
+      { path: "spec.mounts[8]", source: "/dev/vda" },
+      { path: "spec.linux.seccomp.listenerPath", source: "/run/agent.sock" },
+    ]);
+    assert.deepEqual(hostPaths(ctrRunSpec()), []);
+  });
+
+  test("a device-mount source and a seccomp listener reached through a planted symlink are refused; real paths inside pass", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "host-paths-"));
+    try {
+      const allowed = path.join(root, "allowed");
+      fs.mkdirSync(allowed);
+      fs.writeFileSync(path.join(allowed, "real.sock"), "");
+      fs.symlinkSync("/", path.join(allowed, "escape"));
+      const allow = { hostMounts: [allowed] };
+      const hostile = specWith((s) => {
+        s.mounts.push({ destination: "/disk", type: "ext4", source: path.join(allowed, "escape", "dev", "vda"), options: [] });
+        s.linux.seccomp = { defaultAction: "SCMP_ACT_ERRNO", listenerPath: path.join(allowed, "escape", "run", "x.sock") };
+      });
+      assert.deepEqual(refusedPaths(input(hostile), { allow }), [], "the pure policy admits both by prefix");
+      const err = await assertHostPathsResolveInside(plan(hostile), { allow }).then(
+        () => assert.fail("a symlink escape was admitted"),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof RestoreError);
+      assert.equal(err.code, "policy-violation");
+      assert.deepEqual(err.violations.map((v) => v.path), ["spec.mounts[7]", "spec.linux.seccomp.listenerPath"]);
+      assert.match(err.violations[1].grant, /resolves through a symlink to \/run\/x\.sock, outside the allowed host paths/);
+      const inside = specWith((s) => (s.linux.seccomp = { defaultAction: "SCMP_ACT_ERRNO", listenerPath: path.join(allowed, "real.sock") }));
+      await assertHostPathsResolveInside(plan(inside), { allow });
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
