@@ -88,8 +88,9 @@ export const DEFAULT_READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/p
 export interface DeviceRule {
   allow: boolean;
   type?: string;
-  major?: number | null;
-  minor?: number | null;
+  /** Absent: any (the spec's null and -1 are read as absent). */
+  major?: number;
+  minor?: number;
   access?: string;
 }
 

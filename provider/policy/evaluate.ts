@@ -155,8 +155,8 @@ function checkAnnotations(spec: Json, allow: Allowances, summary: SecuritySummar
   }
 }
 
-function checkNamespaces(spec: Json, allow: Allowances, summary: SecuritySummary, findings: Findings): Set<NamespaceType> {
-  const namespaces = asArray(asObject(spec.linux)?.namespaces);
+function checkNamespaces(linux: Json | undefined, allow: Allowances, summary: SecuritySummary, findings: Findings): Set<NamespaceType> {
+  const namespaces = asArray(linux?.namespaces);
   const owned = new Set<NamespaceType>();
   namespaces.forEach((entry, i) => {
     const ns = asObject(entry);
@@ -277,7 +277,7 @@ export function hostPathAllowed(hostPath: string, allow: Allowances): boolean {
   return posix.isAbsolute(hostPath) && (allow.hostMounts ?? []).some((prefix) => isUnder(hostPath, prefix));
 }
 
-function checkMounts(spec: Json, allow: Allowances, summary: SecuritySummary, findings: Findings): void {
+function checkMounts(spec: Json, linux: Json | undefined, allow: Allowances, summary: SecuritySummary, findings: Findings): void {
   asArray(spec.mounts).forEach((entry, i) => {
     const mount = asObject(entry) ?? {};
     const type = asString(mount.type) ?? "";
@@ -317,7 +317,7 @@ function checkMounts(spec: Json, allow: Allowances, summary: SecuritySummary, fi
       findings.add({ path: at, grant: `${type} mounted read-write at ${destination}`, allowance: `allow.unmaskedPaths: ["${path}"]` }, allows(allow.unmaskedPaths, path));
     }
   });
-  const propagation = asString(asObject(spec.linux)?.rootfsPropagation);
+  const propagation = asString(linux?.rootfsPropagation);
   if (propagation === "shared" || propagation === "rshared") {
     findings.add({ path: "spec.linux.rootfsPropagation", grant: `${propagation}: mounts propagate between the container and the host`, allowance: "privileged: true" }, false);
   }
@@ -361,7 +361,7 @@ function checkDevices(linux: Json | undefined, allow: Allowances, summary: Secur
   rules.forEach((rule, i) => {
     if (i <= lastDenyAll || !rule.allow) return;
     const type = rule.type ?? "a";
-    const key = ruleKey(type, rule.major ?? undefined, rule.minor ?? undefined);
+    const key = ruleKey(type, rule.major, rule.minor);
     const isDefault = DEFAULT_DEVICE_RULES.some((d) => d.type === type && d.major === rule.major && (d.minor === undefined || d.minor === rule.minor));
     if (isDefault || allowedNodes.has(key)) return;
     summary.devices.push(`rule ${describeRule(rule)}`);
@@ -504,11 +504,11 @@ export function evaluatePolicy(input: PolicyInput, policy: RestorePolicy = {}): 
   checkRoot(spec, findings);
   checkHooks(spec, allow, summary, findings);
   checkAnnotations(spec, allow, summary, findings);
-  const owned = checkNamespaces(spec, allow, summary, findings);
+  const owned = checkNamespaces(linux, allow, summary, findings);
   checkCapabilities(process, allow, summary, findings);
   checkPrivileges(process, allow, summary, findings);
   checkMaskedPaths(linux, allow, summary, findings);
-  checkMounts(spec, allow, summary, findings);
+  checkMounts(spec, linux, allow, summary, findings);
   checkDevices(linux, allow, summary, findings);
   checkNetDevices(linux, allow, summary, findings);
   checkSysctls(linux, owned, allow, summary, findings);
