@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { connect, inspect, planRestore, restore, teardown, updateLabels } from "../../provider/index";
+import { closeLease, openLease } from "../../provider/containerd";
 import { applyRwLayer, containerRecord, createContainer, createTask, prepareSnapshot } from "../../provider/restore/steps";
 import { resolveOptions } from "../../provider/restore";
 import { daemonSuite, makeLegacyCheckpoint, readCountSettled, readLog, taskStatus, uniqueId, waitFor } from "../harness";
@@ -170,10 +171,15 @@ describe("teardown", () => {
   test("cleans up a half-restored container (task CREATED with pid 0)", async () => {
     const id = uniqueId("half");
     const plan = await planRestore(suite.client, suite.checkpoints.counter.ref);
-    // The restore's steps up to create-task, run by hand (no runner, so nothing is undone).
-    const { mounts } = await prepareSnapshot.run(suite.client, { snapshotter: plan.snapshotter, key: id, parent: plan.snapshotParent });
-    if (plan.rwLayer) await applyRwLayer.run(suite.client, { layer: plan.rwLayer, mounts });
-    await createContainer.run(suite.client, { container: containerRecord(plan, resolveOptions({ id }), suite.client.namespace) });
+    // The restore's steps up to create-task, run by hand (no runner, so nothing is undone), under a
+    // lease as restore() runs them: unleased, GC may take the fresh snapshot before the container holds it.
+    const lease = `half-restore-${id}`;
+    await openLease(suite.client, lease);
+    const leased = suite.client.withLease(lease);
+    const { mounts } = await prepareSnapshot.run(leased, { snapshotter: plan.snapshotter, key: id, parent: plan.snapshotParent });
+    if (plan.rwLayer) await applyRwLayer.run(leased, { layer: plan.rwLayer, mounts });
+    await createContainer.run(leased, { container: containerRecord(plan, resolveOptions({ id }), suite.client.namespace) });
+    await closeLease(suite.client, lease);
     await createTask.run(suite.client, { id, rootfs: mounts, checkpoint: plan.criuImage });
     assert.equal(await taskStatus(suite.d, id), "CREATED");
     assert.equal((await inspect(suite.client, id))?.pid, 0);
