@@ -51,7 +51,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand, type PulumiFn, type Stack } from "@pulumi/pulumi/automation";
 import { RestoredContainer } from "../sdk";
-import { fifoDirs, importBaseImage, makeCheckpoint, parseTable, removeCtrFifos, startContainerd, type PrivateContainerd } from "../test/harness/index";
+import { fifoDirs, importBaseImage, makeCheckpoint, parseTable, removeCtrFifos, startContainerd, type Checkpoint, type PrivateContainerd } from "../test/harness/index";
 import { DEV_PULUMI, REPO_ROOT, newCliProject, type CliProject } from "../test/cli/project";
 import { f0, f1, intFlag, median, parseFlags, printReport, runMain, systemInfo, table, which } from "./common";
 import { ShellContainer, ctrRemove, ctrRestore, type ShellContainerInputs } from "./shell-provider";
@@ -67,7 +67,7 @@ type Kind = "restored-container" | "shell-out" | "ctr" | "empty";
 type Op = "up" | "preview" | "destroy";
 /** The kinds a round runs up/preview/destroy for (empty is only previewed). */
 const KINDS = ["restored-container", "shell-out", "ctr"] as const satisfies readonly Kind[];
-type StackKind = Exclude<Kind, "ctr">;
+export type StackKind = Exclude<Kind, "ctr">;
 
 interface Args {
   ns: number[];
@@ -114,12 +114,18 @@ const log = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);
 // ---- what the stacks declare ------------------------------------------------------------
 
 /** Where the containers go: the stack config of every stack (plus `kind` and `n`). */
-interface Target {
+export interface Target {
   address: string;
   socket: string;
   namespace: string;
   checkpoint: string;
   ctr: string;
+}
+
+/** Imports busybox into `d`, checkpoints the counter as {@link CHECKPOINT_REF}: where the stacks restore. */
+export async function benchTarget(d: PrivateContainerd): Promise<{ checkpoint: Checkpoint; target: Target }> {
+  const checkpoint = await makeCheckpoint(d, { ref: CHECKPOINT_REF, image: await importBaseImage(d) });
+  return { checkpoint, target: { address: d.address, socket: d.socket, namespace: d.namespace, checkpoint: CHECKPOINT_REF, ctr: which("ctr") } };
 }
 
 /** Resource names c00, c01, …; the shell-out container ids are `<stack>-<name>`. */
@@ -171,32 +177,39 @@ interface Driver {
 
 const stackName = (kind: StackKind, n: number): string => (kind === "empty" ? "empty" : `${kind === "restored-container" ? "rc" : "sh"}-${n}`);
 
+/** The CLI project: the program {@link CLI_PROGRAM} and a copy of bench/shell-provider.ts next to it, made like the CLI tests'. */
+export async function newBenchProject(): Promise<CliProject> {
+  const p = await newCliProject("restore-counter", { pulumiVersion: DEV_PULUMI, program: CLI_PROGRAM });
+  fs.copyFileSync(path.join(REPO_ROOT, "bench", "shell-provider.ts"), path.join(p.dir, "shell-provider.ts"));
+  return p;
+}
+
+/** `pulumi stack init` of the stack for `kind` and `n` in the CLI project, and its config; returns its name. */
+export async function initCliStack(p: CliProject, kind: StackKind, n: number, t: Target): Promise<string> {
+  const name = stackName(kind, n);
+  await p.pulumi(["stack", "init", name]);
+  const config = { kind, n: String(kind === "empty" ? 0 : n), ...t };
+  await p.pulumi(["config", "set-all", "--stack", name, ...Object.entries(config).flatMap(([k, v]) => ["--plaintext", `${k}=${v}`])]);
+  return name;
+}
+
 /** The CLI driver: one project directory, one stack per kind and N, `pulumi … --stack S` for each op. */
 async function cliDriver(t: Target): Promise<Driver> {
-  const p: CliProject = await newCliProject("restore-counter", { pulumiVersion: DEV_PULUMI, program: CLI_PROGRAM });
-  try {
-    fs.copyFileSync(path.join(REPO_ROOT, "bench", "shell-provider.ts"), path.join(p.dir, "shell-provider.ts"));
-    return {
-      name: "cli",
-      sdkVersion: p.pulumiVersion,
-      async stack(kind, n) {
-        const name = stackName(kind, n);
-        await p.pulumi(["stack", "init", name]);
-        const config = { kind, n: String(kind === "empty" ? 0 : n), ...t };
-        await p.pulumi(["config", "set-all", "--stack", name, ...Object.entries(config).flatMap(([k, v]) => ["--plaintext", `${k}=${v}`])]);
-        return {
-          name,
-          up: async () => void (await p.pulumi(["up", "--yes", "--skip-preview", "--stack", name])),
-          preview: async () => void (await p.pulumi(["preview", "--expect-no-changes", "--stack", name])),
-          destroy: async () => void (await p.pulumi(["destroy", "--yes", "--skip-preview", "--stack", name])),
-        };
-      },
-      close: () => p.remove(),
-    };
-  } catch (err) {
-    await p.remove();
-    throw err;
-  }
+  const p = await newBenchProject();
+  return {
+    name: "cli",
+    sdkVersion: p.pulumiVersion,
+    async stack(kind, n) {
+      const name = await initCliStack(p, kind, n, t);
+      return {
+        name,
+        up: async () => void (await p.pulumi(["up", "--yes", "--skip-preview", "--stack", name])),
+        preview: async () => void (await p.pulumi(["preview", "--expect-no-changes", "--stack", name])),
+        destroy: async () => void (await p.pulumi(["destroy", "--yes", "--skip-preview", "--stack", name])),
+      };
+    },
+    close: () => p.remove(),
+  };
 }
 
 /** The Automation API driver: inline programs, workspaces in a temp dir, the dynamic providers run from the repo root. */
@@ -344,9 +357,7 @@ async function main(): Promise<void> {
   const ctrIds: string[] = [];
   const drivers: Driver[] = [];
   try {
-    const image = await importBaseImage(d);
-    const checkpoint = await makeCheckpoint(d, { ref: CHECKPOINT_REF, image });
-    const target: Target = { address: d.address, socket: d.socket, namespace: d.namespace, checkpoint: CHECKPOINT_REF, ctr };
+    const { checkpoint, target } = await benchTarget(d);
     for (const name of args.drivers) {
       log(`setting up the ${name} driver${name === "cli" ? " (npm pack, npm install in a project dir)" : ""}…`);
       drivers.push(await (name === "cli" ? cliDriver(target) : automationDriver(target)));
