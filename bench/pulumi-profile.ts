@@ -42,16 +42,19 @@ interface Args {
   n: number;
   rounds: number;
   kinds: StackKind[];
+  /** Keep the gRPC logs and CPU profiles in this directory. */
+  keep: string | undefined;
 }
 
 const ALL_KINDS: StackKind[] = ["restored-container", "shell-out", "empty"];
 const USAGE = `usage: node dist/bench/pulumi-profile.js [--n N] [--rounds R] [--kinds LIST]
   --n N          resources in the stack (default 20)
   --rounds R     previews with the gRPC log (default 3)
-  --kinds LIST   restored-container, shell-out, empty (default all)`;
+  --kinds LIST   restored-container, shell-out, empty (default all)
+  --keep DIR     keep the gRPC logs and CPU profiles in DIR`;
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { n: 20, rounds: 3, kinds: ALL_KINDS };
+  const args: Args = { n: 20, rounds: 3, kinds: ALL_KINDS, keep: undefined };
   parseFlags(argv, USAGE, (flag, value) => {
     if (flag === "--n") args.n = intFlag(flag, value(), 1, USAGE);
     else if (flag === "--rounds") args.rounds = intFlag(flag, value(), 1, USAGE);
@@ -61,7 +64,8 @@ function parseArgs(argv: string[]): Args {
         if (!kind) throw new Error(`--kinds: unknown kind ${k}\n${USAGE}`);
         return kind;
       });
-    } else return false;
+    } else if (flag === "--keep") args.keep = value();
+    else return false;
     return true;
   });
   return args;
@@ -112,39 +116,63 @@ interface PreviewBreakdown {
   wallMs: number;
   beforeProgramMs: number;
   programMs: number;
-  firstCheckWaitMs: number;
+  programToStackMs: number;
+  stackToProviderSpawnMs: number;
+  providerSpawnToHandshakeMs: number;
+  checkToLastDiffMs: number;
+  lastDiffToRunEndMs: number;
+  afterProgramMs: number;
   checks: number;
   firstCheckMs: number;
   otherCheckMedianMs: number;
+  checkSumMs: number;
   diffs: number;
+  diffSumMs: number;
   diffMedianMs: number;
-  checkToLastDiffMs: number;
-  afterProgramMs: number;
   providerChars: number;
 }
 
-function breakdown(file: string, spawnMs: number, exitMs: number): PreviewBreakdown {
+/** What the --require hook writes for each Node process the CLI starts: its start time and argv. */
+interface NodeProcess {
+  startMs: number;
+  argv: string[];
+}
+
+function readProcesses(dir: string): NodeProcess[] {
+  return fs.readdirSync(dir).filter((f) => f.startsWith("proc-")).map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as NodeProcess);
+}
+
+function breakdown(file: string, procDir: string, spawnMs: number, exitMs: number): PreviewBreakdown {
   const { calls, providerChars } = readGrpcLog(file);
   const of = (m: string): Call[] => calls.filter((c) => c.method === m);
   const run = of("LanguageRuntime/Run")[0];
   if (!run) throw new Error(`no LanguageRuntime/Run in ${file}`);
   const checks = of("ResourceProvider/Check");
   const diffs = of("ResourceProvider/Diff");
-  const registers = of("ResourceMonitor/RegisterResource").filter((c) => c.startMs >= run.startMs);
+  const handshake = of("ResourceProvider/Handshake")[0];
+  // The engine logs the monitor's calls with a zero start time: only their end is known. The stack's registration comes first.
+  const stackRegistered = Math.min(...of("ResourceMonitor/RegisterResource").map((c) => c.endMs));
+  const procs = readProcesses(procDir);
+  const provider = procs.find((p) => p.argv.some((a) => a.includes("dynamic-provider")));
+  const lastDiff = diffs.length > 0 ? Math.max(...diffs.map((c) => c.endMs)) : NaN;
   const dur = (c: Call): number => c.endMs - c.startMs;
   return {
     wallMs: exitMs - spawnMs,
     beforeProgramMs: run.startMs - spawnMs,
     programMs: dur(run),
-    // The stack resource registers first; the first custom resource after it.
-    firstCheckWaitMs: checks.length > 0 && registers.length > 1 ? checks[0].startMs - registers[1].startMs : NaN,
+    programToStackMs: stackRegistered - run.startMs,
+    stackToProviderSpawnMs: provider ? provider.startMs - stackRegistered : NaN,
+    providerSpawnToHandshakeMs: provider && handshake ? handshake.startMs - provider.startMs : NaN,
+    checkToLastDiffMs: checks.length > 0 ? lastDiff - checks[0].startMs : NaN,
+    lastDiffToRunEndMs: run.endMs - lastDiff,
+    afterProgramMs: exitMs - run.endMs,
     checks: checks.length,
     firstCheckMs: checks.length > 0 ? dur(checks[0]) : NaN,
     otherCheckMedianMs: median(checks.slice(1).map(dur)),
+    checkSumMs: checks.reduce((sum, c) => sum + dur(c), 0),
     diffs: diffs.length,
+    diffSumMs: diffs.reduce((sum, c) => sum + dur(c), 0),
     diffMedianMs: median(diffs.map(dur)),
-    checkToLastDiffMs: checks.length > 0 && diffs.length > 0 ? Math.max(...diffs.map((c) => c.endMs)) - checks[0].startMs : NaN,
-    afterProgramMs: exitMs - run.endMs,
     providerChars,
   };
 }
@@ -178,6 +206,8 @@ interface ProfileSummary {
   file: string;
   wallMs: number;
   activeMs: number;
+  /** Active CPU with a module load (`Module._load`) on the stack: requiring and compiling modules. */
+  loadingMs: number;
   byPackage: [string, number][];
   topSelf: [string, number][];
 }
@@ -190,11 +220,19 @@ function summarize(file: string): ProfileSummary {
   const byPackage = new Map<string, number>();
   const self = new Map<string, number>();
   let activeUs = 0;
+  let loadingUs = 0;
   p.samples.forEach((id, i) => {
     const us = p.timeDeltas[i] ?? 0;
     const leaf = byId.get(id)!;
     if (leaf.callFrame.functionName === "(idle)") return;
     activeUs += us;
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const fn = byId.get(cur)!.callFrame.functionName;
+      if (fn === "Module._load" || fn === "wrapModuleLoad") {
+        loadingUs += us;
+        break;
+      }
+    }
     let label: string | undefined;
     for (let cur: number | undefined = id; cur !== undefined && label === undefined; cur = parent.get(cur)) label = packageOf(byId.get(cur)!.callFrame.url);
     label ??= leaf.callFrame.url.startsWith("node:") ? "node internals" : leaf.callFrame.functionName || "(anonymous native)";
@@ -204,16 +242,18 @@ function summarize(file: string): ProfileSummary {
   });
   const top = (m: Map<string, number>, k: number): [string, number][] =>
     [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, k).map(([name, us]) => [name, us / 1000]);
-  return { file, wallMs: (p.endTime - p.startTime) / 1000, activeMs: activeUs / 1000, byPackage: top(byPackage, 12), topSelf: top(self, 12) };
+  return { file, wallMs: (p.endTime - p.startTime) / 1000, activeMs: activeUs / 1000, loadingMs: loadingUs / 1000, byPackage: top(byPackage, 12), topSelf: top(self, 12) };
 }
 
-/** The dynamic provider's profile among those the CLI's Node processes wrote. */
-function providerProfile(dir: string): ProfileSummary | undefined {
+/** The profiles the CLI's Node processes wrote: the dynamic provider's and the program's (under the language host). */
+function profiles(dir: string): { provider?: ProfileSummary; program?: ProfileSummary } {
+  const out: { provider?: ProfileSummary; program?: ProfileSummary } = {};
   for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"))) {
     const text = fs.readFileSync(path.join(dir, f), "utf8");
-    if (text.includes("cmd/dynamic-provider")) return summarize(path.join(dir, f));
+    if (text.includes("cmd/dynamic-provider")) out.provider = summarize(path.join(dir, f));
+    else if (text.includes("cmd/run")) out.program = summarize(path.join(dir, f));
   }
-  return undefined;
+  return out;
 }
 
 // ---- main -----------------------------------------------------------------------------------
@@ -236,14 +276,28 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   log("starting a private containerd, checkpointing, making the CLI project…");
   const d = await startContainerd();
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-profile-"));
+  const tmp = args.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-profile-"));
+  fs.mkdirSync(tmp, { recursive: true });
+  // The engine stops its plugins with SIGINT (then SIGKILL); a Node process killed by a signal writes
+  // no --cpu-prof profile, so each one exits on SIGINT/SIGTERM instead.
+  // The hook also records each process's start (wall clock) and argv in $PCR_PROFILE_PROCS.
+  const hook = path.join(tmp, "hook.js");
+  fs.writeFileSync(
+    hook,
+    [
+      `for (const s of ["SIGINT", "SIGTERM"]) process.on(s, () => process.exit(0));`,
+      `const dir = process.env.PCR_PROFILE_PROCS;`,
+      `if (dir) require("fs").writeFileSync(require("path").join(dir, "proc-" + process.pid + ".json"), JSON.stringify({ startMs: Date.now() - process.uptime() * 1000, argv: process.argv }));`,
+      "",
+    ].join("\n"),
+  );
   let p: CliProject | undefined;
   try {
     const { target } = await benchTarget(d);
     p = await newBenchProject();
     const rows: string[][] = [["", ...args.kinds]];
     const perKind: PreviewBreakdown[][] = [];
-    const profiles: (ProfileSummary | undefined)[] = [];
+    const profiled: ReturnType<typeof profiles>[] = [];
     for (const kind of args.kinds) {
       const n = kind === "empty" ? 0 : args.n;
       const stack = await initCliStack(p, kind, n, target);
@@ -251,48 +305,56 @@ async function main(): Promise<void> {
       const rounds: PreviewBreakdown[] = [];
       for (let r = 0; r < args.rounds; r++) {
         const file = path.join(tmp, `${stack}-${r}.grpc.json`);
-        const { spawnMs, exitMs } = await previewWith(p, stack, { PULUMI_DEBUG_GRPC: file });
-        rounds.push(breakdown(file, spawnMs, exitMs));
+        const procDir = path.join(tmp, `${stack}-${r}-procs`);
+        fs.mkdirSync(procDir);
+        const { spawnMs, exitMs } = await previewWith(p, stack, { PULUMI_DEBUG_GRPC: file, PCR_PROFILE_PROCS: procDir, NODE_OPTIONS: `--require ${hook}` });
+        rounds.push(breakdown(file, procDir, spawnMs, exitMs));
         log(`${kind} preview ${r + 1}/${args.rounds}: ${f0(rounds[r].wallMs)} ms`);
       }
       perKind.push(rounds);
       const profDir = path.join(tmp, `${stack}-cpuprof`);
       fs.mkdirSync(profDir);
-      await previewWith(p, stack, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` });
-      profiles.push(providerProfile(profDir));
+      await previewWith(p, stack, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir} --require ${hook}` });
+      profiled.push(profiles(profDir));
       await p.pulumi(["destroy", "--yes", "--skip-preview", "--stack", stack]);
     }
     const field = (label: string, get: (b: PreviewBreakdown) => number, fmt: (x: number) => string = f0): void =>
       void rows.push([label, ...perKind.map((rounds) => fmt(median(rounds.map(get))))]);
     field("wall ms (with the gRPC log)", (b) => b.wallMs);
-    field("  before program (CLI start-up, backend, plugins)", (b) => b.beforeProgramMs);
-    field("  program (LanguageRuntime/Run)", (b) => b.programMs);
-    field("    first RegisterResource → first Check (provider start)", (b) => b.firstCheckWaitMs);
+    field("  spawn → LanguageRuntime/Run (CLI start-up, backend, plugins)", (b) => b.beforeProgramMs);
+    field("  LanguageRuntime/Run (the program, until its registrations are done)", (b) => b.programMs);
+    field("    Run → stack registered (node, ts-node type-check, imports)", (b) => b.programToStackMs);
+    field("    stack registered → provider process spawned", (b) => b.stackToProviderSpawnMs);
+    field("    provider spawned → Handshake (provider host start-up)", (b) => b.providerSpawnToHandshakeMs);
     field("    first Check → last Diff", (b) => b.checkToLastDiffMs);
-    field("  after program (snapshot, shutdown)", (b) => b.afterProgramMs);
+    field("    last Diff → Run end", (b) => b.lastDiffToRunEndMs);
+    field("  Run end → exit (snapshot, shutdown)", (b) => b.afterProgramMs);
     field("Check calls", (b) => b.checks);
     field("  first Check ms (deserializes the provider)", (b) => b.firstCheckMs);
     field("  other Checks, median ms", (b) => b.otherCheckMedianMs, f1);
+    field("  all Checks, sum ms (≈ their span: the engine sends them one by one)", (b) => b.checkSumMs);
     field("Diff calls", (b) => b.diffs);
     field("  Diff median ms", (b) => b.diffMedianMs, f1);
+    field("  all Diffs, sum ms", (b) => b.diffSumMs);
     field("serialized __provider, chars per resource", (b) => b.providerChars);
     const lines = ["", `pulumi preview through the CLI, N=${args.n}, medians of ${args.rounds} rounds`, table(rows), ""];
     args.kinds.forEach((kind, i) => {
-      const prof = profiles[i];
-      if (!prof) return void lines.push(`${kind}: no dynamic provider process profiled`, "");
-      lines.push(
-        `${kind}: dynamic provider process CPU profile (one preview, --cpu-prof): ${f0(prof.wallMs)} ms profiled, ${f0(prof.activeMs)} ms active`,
-        table([["by package (innermost package frame)", "ms"], ...prof.byPackage.map(([k, ms]) => [k, f0(ms)])]),
-        table([["top self time", "ms"], ...prof.topSelf.map(([k, ms]) => [k, f1(ms)])]),
-        "",
-      );
+      for (const [which, prof] of Object.entries(profiled[i])) {
+        lines.push(
+          `${kind}: ${which} process CPU profile (one preview, --cpu-prof): ${f0(prof.wallMs)} ms profiled, ${f0(prof.activeMs)} ms active, ${f0(prof.loadingMs)} ms of it loading modules`,
+          table([["by package (innermost package frame)", "ms"], ...prof.byPackage.map(([k, ms]) => [k, f0(ms)])]),
+          table([["top self time", "ms"], ...prof.topSelf.map(([k, ms]) => [k, f1(ms)])]),
+          "",
+        );
+      }
     });
     process.stdout.write(lines.join("\n"));
   } finally {
     log("cleaning up");
     await p?.remove();
     await d.stop();
-    fs.rmSync(tmp, { recursive: true, force: true });
+    if (args.keep) log(`gRPC logs and CPU profiles kept in ${tmp}`);
+    else fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
 
