@@ -35,8 +35,8 @@ export interface MemoryFiller {
   fillMs: number;
 }
 
-/** The first child of `initPid` holding ≥ `minKiB` of anonymous memory, if any yet. */
-function childHolding(initPid: number, minKiB: number): { ddPid: number; rssAnonKiB: number } | undefined {
+/** The first child of `initPid` (a filler's or its restored copy's init) holding ≥ `minKiB` of anonymous memory, if any yet. */
+export function childHolding(initPid: number, minKiB: number): { ddPid: number; rssAnonKiB: number } | undefined {
   let children: string[];
   try {
     children = fs.readFileSync(`/proc/${initPid}/task/${initPid}/children`, "utf8").trim().split(/\s+/);
