@@ -8,6 +8,7 @@ import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { ContainerdClient } from "../provider/containerd";
 
 // ---- arguments ----------------------------------------------------------------------
 
@@ -183,6 +184,24 @@ export async function timeCommand(cmd: string, args: string[], timeoutMs: number
   }
   if (code === 0) return { wallMs, procs };
   throw new Error(`${cmd} ${args.join(" ")} failed (${code ?? signal}): ${rest.join("\n").trim()}`);
+}
+
+// ---- containerd calls --------------------------------------------------------------
+
+/** The rest of a wrapped call: ContainerdClient.prototype.call with these arguments (request first). */
+export type NextCall = (args: unknown[]) => Promise<unknown>;
+
+/**
+ * Wraps ContainerdClient.prototype.call for every client of this process:
+ * `around(method, args, next)` answers each call, `next(args)` makes it.
+ * For benchmarks that watch or alter single RPCs without touching provider/.
+ */
+export function aroundClientCall(around: (method: string, args: unknown[], next: NextCall) => Promise<unknown>): void {
+  const proto = ContainerdClient.prototype as unknown as { call: (this: unknown, method: string, ...args: unknown[]) => Promise<unknown> };
+  const original = proto.call;
+  proto.call = function (this: unknown, method: string, ...args: unknown[]): Promise<unknown> {
+    return around(method, args, (a) => original.call(this, method, ...a));
+  };
 }
 
 // ---- entry point -------------------------------------------------------------------

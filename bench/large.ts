@@ -16,8 +16,8 @@
  *     (/proc/self/status) after its last. The library never reads the CRIU
  *     blob (containerd does), so the peak should not grow with N.
  *   - `--warmup` untimed rounds, then `--rounds` timed rounds; a round is one
- *     restore per path, the order alternating between rounds so page cache
- *     and drift hit both paths alike.
+ *     restore per path (library, ctr and the experiment below), the order
+ *     rotating between rounds so page cache and drift hit every path alike.
  *   - Library wall time: planRestore + restore, measured in the child. Its
  *     result.steps give the daemon-side phases: create-task (Tasks.Create:
  *     containerd reads criu.tar from its content store and untars it into a
@@ -36,9 +36,19 @@
  *     teardown, SIGKILL at once, `force` for ctr's), ctr's fifo dir removed,
  *     and the `ctrd-checkpoint*` dir containerd leaves per Tasks.Create
  *     (it never removes the untarred CRIU image) deleted from its TMPDIR.
- *   - Also untimed, once per timed round: `tar -xf` of the criu.tar blob into
- *     the daemon's TMPDIR (same file system), as a yardstick for the untar
- *     part of create-task.
+ *
+ * Experiment: the faster path (a third path per round, "unpacked dir")
+ *   The CRIU image untarred once per size (`tar -xf` of the criu.tar blob
+ *   into the daemon's directory; its time is reported) and kept, as a cache
+ *   per checkpoint digest would. The child then restores exactly as the
+ *   library does, except that its tasks.Create request's runc options also
+ *   carry `criu_image_path` = that directory (the request rewritten in the
+ *   child by aroundClientCall; provider/ is unchanged and its policy would
+ *   refuse such a path from a checkpoint). containerd then skips its unpack
+ *   (services/tasks/local.go Create: getRestorePath wins over the checkpoint
+ *   descriptor) and the shim hands the directory to `runc restore
+ *   --image-path`. CRIU does not write to its image directory, so one
+ *   directory serves every round. Same checks, teardown and clean-up.
  *
  * The daemon is stopped at the end, also on error (the harness removes its
  * containers, shims, mounts and directories). The table goes to stdout, or
@@ -52,7 +62,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { checkpointContainer, connect, planRestore, restore, teardown, type ContainerdClient, type StepTiming } from "../provider/index";
 import { MediaType, fifoDirs, findEntry, importBaseImage, readIndex, removeContainer, removeCtrFifos, startContainerd, taskPid, taskStatus, type PrivateContainerd } from "../test/harness/index";
-import { f0, f1, intFlag, median, parseFlags, printReport, runMain, systemInfo, table, timeCommand, timeSpawn, underGnuTime, which } from "./common";
+import { aroundClientCall, f0, f1, intFlag, median, parseFlags, printReport, runMain, systemInfo, table, timeCommand, timeSpawn, underGnuTime, which } from "./common";
+import { RUNC_OPTIONS_TYPE_URL, decodeRuncOptions, encodeRuncOptions, type Any } from "../provider/containerd";
 import { childHolding, runMemoryFiller, statusKiB } from "./memory";
 import { captureLibraryCriuLogs, readCriuMs } from "./restore";
 
@@ -107,7 +118,8 @@ interface ChildInit {
   namespace: string;
   ref: string;
 }
-type ToChild = { cmd: "restore"; id: string } | { cmd: "exit" };
+/** `criuImagePath`: the experiment's unpacked CRIU image (see the header); none: the library as it is. */
+type ToChild = { cmd: "restore"; id: string; criuImagePath?: string } | { cmd: "exit" };
 /** One library restore as the child timed it. */
 interface LibraryRestore {
   wallMs: number;
@@ -123,10 +135,28 @@ type FromChild =
   | { kind: "exiting"; rssKiB: number; hwmKiB: number }
   | { kind: "error"; message: string };
 
+/**
+ * While `path()` names a directory, tasks.Create requests of this process also
+ * carry it as runc's `criu_image_path` (the options restore() sent, decoded and
+ * re-encoded with it; the checkpoint descriptor is left in, containerd ignores it).
+ */
+function redirectCriuImage(path: () => string | undefined): void {
+  aroundClientCall((method, args, next) => {
+    const dir = path();
+    if (method !== "tasks.Create" || dir === undefined) return next(args);
+    const [request, ...rest] = args as [{ options?: Any }, ...unknown[]];
+    const options = request.options ? decodeRuncOptions(request.options.value).options : {};
+    const typeUrl = request.options?.typeUrl ?? RUNC_OPTIONS_TYPE_URL;
+    return next([{ ...request, options: { typeUrl, value: encodeRuncOptions({ ...options, criuImagePath: dir }) } }, ...rest]);
+  });
+}
+
 /** The child: restores on request (planRestore + restore, timed), reports its memory when it starts and exits. */
 function childMain(): Promise<void> {
   const init = JSON.parse(process.env[CHILD_ENV] ?? "") as ChildInit;
   const takeCriu = captureLibraryCriuLogs();
+  let criuImagePath: string | undefined;
+  redirectCriuImage(() => criuImagePath);
   const client = connect(init.address, { namespace: init.namespace });
   const send = (m: FromChild): void => void process.send!(m);
   const memory = (): { rssKiB: number; hwmKiB: number } => ({ rssKiB: statusKiB("self", "VmRSS"), hwmKiB: statusKiB("self", "VmHWM") });
@@ -140,6 +170,7 @@ function childMain(): Promise<void> {
     }
     void (async () => {
       try {
+        criuImagePath = m.criuImagePath;
         const t0 = performance.now();
         const plan = await planRestore(client, init.ref);
         const t1 = performance.now();
@@ -208,6 +239,8 @@ interface Round {
   planMs?: number;
   /** ctr: its peak RSS (GNU time %M), KiB. */
   peakRssKiB?: number;
+  /** The `ctrd-checkpoint*` dirs containerd untarred for this restore (1 when it unpacked, 0 with criu_image_path). */
+  containerdUnpackDirs: number;
 }
 
 /** What a restore of one size needs. */
@@ -227,21 +260,23 @@ async function assertRestored(c: SizeContext, id: string): Promise<void> {
   if (!childHolding(pid, c.memMib * 1024)) throw new Error(`restored ${id} (pid ${pid}) has no process holding ${c.memMib} MiB`);
 }
 
-/** Removes the untarred CRIU images containerd leaves in its TMPDIR, one per Tasks.Create. */
-function removeUnpackDirs(d: PrivateContainerd): void {
-  for (const name of fs.readdirSync(d.tmpDir)) {
-    if (name.startsWith(UNPACK_DIR_PREFIX)) fs.rmSync(path.join(d.tmpDir, name), { recursive: true, force: true });
-  }
+/** Removes the untarred CRIU images containerd leaves in its TMPDIR, one per Tasks.Create that unpacked; returns how many. */
+function removeUnpackDirs(d: PrivateContainerd): number {
+  const dirs = fs.readdirSync(d.tmpDir).filter((name) => name.startsWith(UNPACK_DIR_PREFIX));
+  for (const name of dirs) fs.rmSync(path.join(d.tmpDir, name), { recursive: true, force: true });
+  return dirs.length;
 }
 
 const stepMs = (steps: StepTiming[], step: StepTiming["step"]): number => steps.find((s) => s.step === step)?.ms ?? NaN;
 
-async function restoreWithLibrary(c: SizeContext, child: ChildProcess, id: string): Promise<Round> {
+/** A library restore in the child; with `criuImagePath`, the experiment's (see the header). */
+async function restoreWithLibrary(c: SizeContext, child: ChildProcess, id: string, criuImagePath?: string): Promise<Round> {
   try {
-    const { restore: r } = await ask(child, { cmd: "restore", id }, "restored");
+    const { restore: r } = await ask(child, { cmd: "restore", id, criuImagePath }, "restored");
     await assertRestored(c, id);
     return {
       id,
+      containerdUnpackDirs: removeUnpackDirs(c.d),
       wallMs: r.wallMs,
       criuMs: r.criu.ms,
       criuFallback: r.criu.fallback,
@@ -269,7 +304,7 @@ async function restoreWithCtr(c: SizeContext, id: string): Promise<Round> {
     const { wallMs, peakRssKiB } = await timeCtrRestore(c, id);
     const criu = readCriuMs(c.d, id);
     await assertRestored(c, id);
-    return { id, wallMs, criuMs: criu.ms, criuFallback: criu.fallback, peakRssKiB };
+    return { id, wallMs, criuMs: criu.ms, criuFallback: criu.fallback, peakRssKiB, containerdUnpackDirs: removeUnpackDirs(c.d) };
   } finally {
     // ctr's restore carries none of this project's labels: teardown refuses it without force.
     await teardown(c.client, id, { ...TEARDOWN, force: true });
@@ -278,20 +313,29 @@ async function restoreWithCtr(c: SizeContext, id: string): Promise<Round> {
   }
 }
 
-/** `tar -xf` of the criu.tar blob into the daemon's TMPDIR, ms (the directory is removed after). */
-async function timeUntar(d: PrivateContainerd, criuDigest: string): Promise<number> {
+/** Untars the criu.tar blob into a fresh directory under the daemon's own; resolves the directory and tar's time. */
+async function unpackCriuImage(d: PrivateContainerd, criuDigest: string): Promise<{ dir: string; ms: number }> {
   const blob = path.join(d.dir, "root", "io.containerd.content.v1.content", "blobs", ...criuDigest.split(":"));
-  const dir = fs.mkdtempSync(path.join(d.tmpDir, "bench-untar"));
-  try {
-    const r = await timeSpawn("tar", ["-xf", blob, "-C", dir], CTR_TIMEOUT_MS);
-    if (r.code !== 0) throw new Error(`tar -xf ${blob} failed (${r.code ?? r.signal}): ${r.stderr.trim()}`);
-    return r.wallMs;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = fs.mkdtempSync(path.join(d.dir, "criu-unpacked-"));
+  const r = await timeSpawn("tar", ["-xf", blob, "-C", dir], CTR_TIMEOUT_MS);
+  if (r.code !== 0) throw new Error(`tar -xf ${blob} failed (${r.code ?? r.signal}): ${r.stderr.trim()}`);
+  return { dir, ms: r.wallMs };
 }
 
 // ---- one size -----------------------------------------------------------------------
+
+/** Medians of the library's rounds, either way it ran (as it is, or the experiment). */
+interface LibrarySummary {
+  wallMedianMs: number;
+  criuMedianMs: number;
+  createTaskMedianMs: number;
+  startTaskMedianMs: number;
+  /** Median over rounds of start-task − CRIU. */
+  startTaskMinusCriuMedianMs: number;
+  planMedianMs: number;
+  roundsMs: number[];
+  rounds: Round[];
+}
 
 /** The JSON record of one size (field names are read by the plotting script). */
 interface SizeResult {
@@ -299,29 +343,56 @@ interface SizeResult {
   criuImageBytes: number;
   checkpointMs: number;
   fillerRssAnonKiB: number;
-  untarMedianMs: number;
-  library: {
-    wallMedianMs: number;
-    criuMedianMs: number;
-    createTaskMedianMs: number;
-    startTaskMedianMs: number;
-    /** Median over rounds of start-task − CRIU. */
-    startTaskMinusCriuMedianMs: number;
-    planMedianMs: number;
+  library: LibrarySummary & {
     idleRssMiB: number;
     /** The child's VmHWM after its last restore (the whole life of the process). */
     peakRssMiB: number;
     /** VmHWM when it was idle: node's start-up peak, before any restore. */
     idleHwmMiB: number;
-    roundsMs: number[];
-    rounds: Round[];
   };
   ctr: { wallMedianMs: number; criuMedianMs: number; peakRssMiB: number | null; roundsMs: number[]; rounds: Round[] };
   ratio: number;
+  /** The experiment (see the header): the CRIU image untarred once, passed as criu_image_path. */
+  unpackedDir: LibrarySummary & { untarOnceMs: number; createTaskSavedMs: number; wallSavedMs: number };
   criuFallbacks: number;
 }
 
+/** The timed rounds of one size, per path. */
+interface SizeRounds {
+  library: Round[];
+  ctr: Round[];
+  unpackedDir: Round[];
+}
+
 const toMiB = (kib: number): number => kib / 1024;
+const PATHS = ["library", "ctr", "unpackedDir"] as const;
+
+/** Runs warm-up and timed rounds, each path once per round, the order rotating; returns the timed ones. */
+async function runRounds(c: SizeContext, child: ChildProcess, unpacked: string, args: Args, log: (m: string) => void): Promise<SizeRounds> {
+  const timed: SizeRounds = { library: [], ctr: [], unpackedDir: [] };
+  let seq = 0;
+  const run = {
+    library: () => restoreWithLibrary(c, child, `large-${c.memMib}-lib-${++seq}`),
+    ctr: () => restoreWithCtr(c, `large-${c.memMib}-ctr-${++seq}`),
+    unpackedDir: () => restoreWithLibrary(c, child, `large-${c.memMib}-dir-${++seq}`, unpacked),
+  };
+  for (let i = 0; i < args.warmup + args.rounds; i++) {
+    const got: Partial<Record<(typeof PATHS)[number], Round>> = {};
+    for (let k = 0; k < PATHS.length; k++) {
+      const p = PATHS[(i + k) % PATHS.length];
+      got[p] = await run[p]();
+    }
+    const warm = i < args.warmup;
+    if (!warm) for (const p of PATHS) timed[p].push(got[p]!);
+    const l = got.library!;
+    log(
+      `${c.memMib} MiB ${warm ? "warm-up" : `${i - args.warmup + 1}/${args.rounds}`}: library ${f0(l.wallMs)} ms ` +
+        `(create-task ${f0(l.createTaskMs!)}, start-task ${f0(l.startTaskMs!)}, CRIU ${f0(l.criuMs)})  ctr ${f0(got.ctr!.wallMs)} ms (CRIU ${f0(got.ctr!.criuMs)})  ` +
+        `unpacked dir ${f0(got.unpackedDir!.wallMs)} ms (create-task ${f0(got.unpackedDir!.createTaskMs!)})`,
+    );
+  }
+  return timed;
+}
 
 /** Fills, checkpoints and restores one size; returns its record. */
 async function benchSize(d: PrivateContainerd, client: ContainerdClient, ctr: string, memMib: number, args: Args, log: (m: string) => void): Promise<SizeResult> {
@@ -332,84 +403,71 @@ async function benchSize(d: PrivateContainerd, client: ContainerdClient, ctr: st
   const made = await checkpointContainer(client, fillerId, { ref });
   await removeContainer(d, fillerId);
   const criuDigest = findEntry(await readIndex(d, made.digest), MediaType.criuCheckpoint)?.digest;
-  log(`${memMib} MiB: criu.tar ${f1(made.criuImageBytes / 2 ** 20)} MiB, checkpointed in ${f0(made.durationMs)} ms`);
+  if (!criuDigest) throw new Error(`checkpoint ${ref} has no CRIU image`);
+  const unpacked = await unpackCriuImage(d, criuDigest);
+  log(`${memMib} MiB: criu.tar ${f1(made.criuImageBytes / 2 ** 20)} MiB, checkpointed in ${f0(made.durationMs)} ms, untarred once in ${f0(unpacked.ms)} ms`);
 
   const c: SizeContext = { d, client, ctr, ref, memMib };
   const { child, idle } = await startChild(d, ref);
-  const lib: Round[] = [];
-  const ctrRounds: Round[] = [];
-  const untarMs: number[] = [];
-  let exiting: { rssKiB: number; hwmKiB: number };
   try {
-    let seq = 0;
-    for (let i = 0; i < args.warmup + args.rounds; i++) {
-      const warm = i < args.warmup;
-      const libFirst = i % 2 === 0;
-      const runLib = () => restoreWithLibrary(c, child, `large-${memMib}-lib-${++seq}`);
-      const runCtr = () => restoreWithCtr(c, `large-${memMib}-ctr-${++seq}`);
-      const first = await (libFirst ? runLib() : runCtr());
-      const second = await (libFirst ? runCtr() : runLib());
-      const [l, r] = libFirst ? [first, second] : [second, first];
-      if (!warm) {
-        lib.push(l);
-        ctrRounds.push(r);
-        if (criuDigest) untarMs.push(await timeUntar(d, criuDigest));
-      }
-      log(
-        `${memMib} MiB ${warm ? "warm-up" : `${i - args.warmup + 1}/${args.rounds}`}: library ${f0(l.wallMs)} ms ` +
-          `(create-task ${f0(l.createTaskMs!)}, start-task ${f0(l.startTaskMs!)}, CRIU ${f0(l.criuMs)})  ctr ${f0(r.wallMs)} ms (CRIU ${f0(r.criuMs)})`,
-      );
-    }
-    exiting = await ask(child, { cmd: "exit" }, "exiting");
+    const rounds = await runRounds(c, child, unpacked.dir, args, log);
+    const exiting = await ask(child, { cmd: "exit" }, "exiting");
+    return summarizeSize(memMib, made, filler.rssAnonKiB, unpacked.ms, rounds, idle, exiting);
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    fs.rmSync(unpacked.dir, { recursive: true, force: true });
     await client.call("images.Delete", { name: ref, sync: true });
   }
-  return summarizeSize(memMib, made, filler.rssAnonKiB, untarMs, lib, ctrRounds, idle, exiting);
+}
+
+function summarizeLibrary(rounds: Round[]): LibrarySummary {
+  const med = (f: (r: Round) => number): number => median(rounds.map(f));
+  return {
+    wallMedianMs: med((r) => r.wallMs),
+    criuMedianMs: med((r) => r.criuMs),
+    createTaskMedianMs: med((r) => r.createTaskMs!),
+    startTaskMedianMs: med((r) => r.startTaskMs!),
+    startTaskMinusCriuMedianMs: med((r) => r.startTaskMs! - r.criuMs),
+    planMedianMs: med((r) => r.planMs!),
+    roundsMs: rounds.map((r) => r.wallMs),
+    rounds,
+  };
 }
 
 function summarizeSize(
   memMib: number,
   made: { criuImageBytes: number; durationMs: number },
   fillerRssAnonKiB: number,
-  untarMs: number[],
-  lib: Round[],
-  ctrRounds: Round[],
+  untarOnceMs: number,
+  rounds: SizeRounds,
   idle: { rssKiB: number; hwmKiB: number },
   exiting: { rssKiB: number; hwmKiB: number },
 ): SizeResult {
-  const med = (rs: Round[], f: (r: Round) => number): number => median(rs.map(f));
-  const ctrPeaks = ctrRounds.map((r) => r.peakRssKiB).filter((k): k is number => k !== undefined);
-  const library = {
-    wallMedianMs: med(lib, (r) => r.wallMs),
-    criuMedianMs: med(lib, (r) => r.criuMs),
-    createTaskMedianMs: med(lib, (r) => r.createTaskMs!),
-    startTaskMedianMs: med(lib, (r) => r.startTaskMs!),
-    startTaskMinusCriuMedianMs: med(lib, (r) => r.startTaskMs! - r.criuMs),
-    planMedianMs: med(lib, (r) => r.planMs!),
-    idleRssMiB: toMiB(idle.rssKiB),
-    peakRssMiB: toMiB(exiting.hwmKiB),
-    idleHwmMiB: toMiB(idle.hwmKiB),
-    roundsMs: lib.map((r) => r.wallMs),
-    rounds: lib,
-  };
+  const ctrPeaks = rounds.ctr.map((r) => r.peakRssKiB).filter((k): k is number => k !== undefined);
+  const library = { ...summarizeLibrary(rounds.library), idleRssMiB: toMiB(idle.rssKiB), peakRssMiB: toMiB(exiting.hwmKiB), idleHwmMiB: toMiB(idle.hwmKiB) };
+  const dir = summarizeLibrary(rounds.unpackedDir);
   const ctr = {
-    wallMedianMs: med(ctrRounds, (r) => r.wallMs),
-    criuMedianMs: med(ctrRounds, (r) => r.criuMs),
+    wallMedianMs: median(rounds.ctr.map((r) => r.wallMs)),
+    criuMedianMs: median(rounds.ctr.map((r) => r.criuMs)),
     peakRssMiB: ctrPeaks.length > 0 ? toMiB(Math.max(...ctrPeaks)) : null,
-    roundsMs: ctrRounds.map((r) => r.wallMs),
-    rounds: ctrRounds,
+    roundsMs: rounds.ctr.map((r) => r.wallMs),
+    rounds: rounds.ctr,
   };
   return {
     memMib,
     criuImageBytes: made.criuImageBytes,
     checkpointMs: made.durationMs,
     fillerRssAnonKiB,
-    untarMedianMs: median(untarMs),
     library,
     ctr,
     ratio: library.wallMedianMs / ctr.wallMedianMs,
-    criuFallbacks: [...lib, ...ctrRounds].filter((r) => r.criuFallback).length,
+    unpackedDir: {
+      ...dir,
+      untarOnceMs,
+      createTaskSavedMs: library.createTaskMedianMs - dir.createTaskMedianMs,
+      wallSavedMs: library.wallMedianMs - dir.wallMedianMs,
+    },
+    criuFallbacks: PATHS.flatMap((p) => rounds[p]).filter((r) => r.criuFallback).length,
   };
 }
 
@@ -417,6 +475,7 @@ function summarizeSize(
 
 const pct = (part: number, whole: number): string => (Number.isNaN(part / whole) ? "n/a" : `${f0((100 * part) / whole)}%`);
 const mibOrNa = (x: number | null): string => (x === null ? "n/a" : f1(x));
+const withShare = (ms: number, whole: number): string => `${f0(ms)} (${pct(ms, whole)})`;
 
 function report(args: Args, sizes: SizeResult[]): string {
   const wall = sizes.map((s) => [
@@ -430,23 +489,37 @@ function report(args: Args, sizes: SizeResult[]): string {
   ]);
   const phases = sizes.map((s) => [
     String(s.memMib),
-    `${f0(s.library.createTaskMedianMs)} (${pct(s.library.createTaskMedianMs, s.library.wallMedianMs)})`,
-    f0(s.untarMedianMs),
-    `${f0(s.library.startTaskMedianMs)} (${pct(s.library.startTaskMedianMs, s.library.wallMedianMs)})`,
-    `${f0(s.library.criuMedianMs)} (${pct(s.library.criuMedianMs, s.library.wallMedianMs)})`,
+    withShare(s.library.createTaskMedianMs, s.library.wallMedianMs),
+    withShare(s.library.startTaskMedianMs, s.library.wallMedianMs),
+    withShare(s.library.criuMedianMs, s.library.wallMedianMs),
     f0(s.library.startTaskMinusCriuMedianMs),
     f1(s.library.planMedianMs),
   ]);
+  const experiment = sizes.map((s) => [
+    String(s.memMib),
+    f0(s.unpackedDir.wallMedianMs),
+    f0(s.unpackedDir.createTaskMedianMs),
+    f0(s.unpackedDir.criuMedianMs),
+    withShare(s.unpackedDir.createTaskSavedMs, s.library.wallMedianMs),
+    withShare(s.unpackedDir.wallSavedMs, s.library.wallMedianMs),
+    f0(s.unpackedDir.untarOnceMs),
+  ]);
   const memory = sizes.map((s) => [String(s.memMib), f1(s.library.idleRssMiB), f1(s.library.idleHwmMiB), f1(s.library.peakRssMiB), mibOrNa(s.ctr.peakRssMiB)]);
   const fallbacks = sizes.reduce((n, s) => n + s.criuFallbacks, 0);
+  const unpacks = (rounds: (s: SizeResult) => Round[]): number => sizes.flatMap(rounds).reduce((n, r) => n + r.containerdUnpackDirs, 0);
   return [
     "",
-    `large-checkpoint restore benchmark: ${args.rounds} timed round(s) per path and size (+${args.warmup} warm-up), interleaved, order alternating, one daemon`,
+    `large-checkpoint restore benchmark: ${args.rounds} timed round(s) per path and size (+${args.warmup} warm-up), interleaved, order rotating, one daemon`,
     table([["MiB", "criu.tar MiB", "library ms", "ctr ms", "lib/ctr", "CRIU lib ms", "CRIU ctr ms"], ...wall]),
     "",
     "library phases (median ms, share of the library's wall time):",
-    table([["MiB", "create-task", "tar -x alone", "start-task", "CRIU", "start-task − CRIU", "planRestore"], ...phases]),
+    table([["MiB", "create-task", "start-task", "CRIU", "start-task − CRIU", "planRestore"], ...phases]),
     "  create-task = Tasks.Create: containerd untars criu.tar into a temp dir, starts the shim; start-task = Tasks.Start: runc restore (CRIU)",
+    "",
+    "experiment, CRIU image untarred once and passed as runc criu_image_path (median ms; saved = library − this, share of library wall):",
+    table([["MiB", "wall", "create-task", "CRIU", "create-task saved", "wall saved", "one-off tar -x"], ...experiment]),
+    `  containerd's ctrd-checkpoint* dirs (its unpacks), total over timed rounds: library ${unpacks((s) => s.library.rounds)}, ` +
+      `experiment ${unpacks((s) => s.unpackedDir.rounds)}`,
     "",
     "peak RSS (MiB): library child process (fresh per size) and ctr (GNU time %M, max over rounds)",
     table([["MiB", "library idle RSS", "library idle HWM", "library peak (VmHWM)", "ctr peak"], ...memory]),

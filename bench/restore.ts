@@ -42,10 +42,9 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ContainerdClient } from "../provider/containerd";
-import { connect, planRestore, restore, teardown, type StepTiming } from "../provider/index";
+import { connect, planRestore, restore, teardown, type ContainerdClient, type StepTiming } from "../provider/index";
 import { MediaType, fifoDirs, importBaseImage, makeCheckpoint, removeCtrFifos, startContainerd, type PrivateContainerd } from "../test/harness/index";
-import { f1, intFlag, median, parseFlags, printReport, quantile, runMain, systemInfo, table, timeCtr, which } from "./common";
+import { aroundClientCall, f1, intFlag, median, parseFlags, printReport, quantile, runMain, systemInfo, table, timeCtr, which } from "./common";
 
 const TARGET_RATIO = 0.8;
 const TARGET_OVERHEAD_MS = 15;
@@ -135,7 +134,7 @@ function readLibraryCriuMs(tmp: string): { ms: number; fallback: boolean } {
  * Captures CRIU's time of this process's library restores. A local restore()
  * gives CRIU a work dir of its own under os.tmpdir() and removes it before
  * returning, so restore.log is read when tasks.Start returns
- * (ContainerdClient.prototype.call wrapped), from a TMPDIR made private to this
+ * (aroundClientCall), from a TMPDIR made private to this
  * process here (other processes' restores never land in it). Returns a
  * function that hands out the last capture, once.
  */
@@ -145,13 +144,11 @@ export function captureLibraryCriuLogs(): () => { ms: number; fallback: boolean 
   process.once("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
   const none = { ms: NaN, fallback: true };
   let last = none;
-  const proto = ContainerdClient.prototype as unknown as { call: (this: unknown, method: string, ...rest: unknown[]) => Promise<unknown> };
-  const original = proto.call;
-  proto.call = async function (this: unknown, method: string, ...rest: unknown[]): Promise<unknown> {
-    const reply = await original.call(this, method, ...rest);
+  aroundClientCall(async (method, args, next) => {
+    const reply = await next(args);
     if (method === "tasks.Start") last = readLibraryCriuMs(tmp);
     return reply;
-  };
+  });
   return () => {
     const taken = last;
     last = none;
