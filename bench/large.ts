@@ -60,10 +60,10 @@ import { fork, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { RUNC_OPTIONS_TYPE_URL, decodeRuncOptions, encodeRuncOptions, type Any } from "../provider/containerd";
 import { checkpointContainer, connect, planRestore, restore, teardown, type ContainerdClient, type StepTiming } from "../provider/index";
 import { MediaType, fifoDirs, findEntry, importBaseImage, readIndex, removeContainer, removeCtrFifos, startContainerd, taskPid, taskStatus, type PrivateContainerd } from "../test/harness/index";
 import { aroundClientCall, f0, f1, intFlag, median, parseFlags, printReport, runMain, systemInfo, table, timeCommand, timeSpawn, underGnuTime, which } from "./common";
-import { RUNC_OPTIONS_TYPE_URL, decodeRuncOptions, encodeRuncOptions, type Any } from "../provider/containerd";
 import { childHolding, runMemoryFiller, statusKiB } from "./memory";
 import { captureLibraryCriuLogs, readCriuMs } from "./restore";
 
