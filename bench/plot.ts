@@ -35,6 +35,8 @@ const LargeResults = z.object({
       memMib: z.number(),
       library: z.object({ wallMedianMs: z.number(), criuMedianMs: z.number(), idleRssMiB: z.number(), peakRssMiB: z.number() }),
       ctr: z.object({ wallMedianMs: z.number(), criuMedianMs: z.number(), peakRssMiB: z.number().nullable().optional() }),
+      /** The bench-only path with the CRIU image untarred once and passed as criu_image_path. */
+      unpackedDir: z.object({ wallMedianMs: z.number() }).optional(),
     }),
   ),
 });
@@ -102,18 +104,21 @@ function lineChart(title: string, rows: Row[], x: { field: string; title: string
   };
 }
 
+const UNPACKED = "library, CRIU image kept unpacked (measured, not shipped)";
+
 function restoreVsSize(large: z.infer<typeof LargeResults>) {
   const rows = large.sizes.flatMap((s) => [
     { memMib: s.memMib, path: "library (plan + restore)", ms: s.library.wallMedianMs },
     { memMib: s.memMib, path: "ctr containers restore", ms: s.ctr.wallMedianMs },
     { memMib: s.memMib, path: "CRIU alone (library path)", ms: s.library.criuMedianMs },
+    ...(s.unpackedDir ? [{ memMib: s.memMib, path: UNPACKED, ms: s.unpackedDir.wallMedianMs }] : []),
   ]);
   return lineChart(
     "Restore time vs checkpoint size (median)",
     rows,
     { field: "memMib", title: "process memory in the checkpoint (MiB)", log: true },
     { field: "ms", title: "wall time (ms)" },
-    { field: "path", order: ["library (plan + restore)", "ctr containers restore", "CRIU alone (library path)"] },
+    { field: "path", order: ["library (plan + restore)", "ctr containers restore", "CRIU alone (library path)", UNPACKED] },
   );
 }
 
