@@ -19,8 +19,10 @@
  *     outside the timed region; ctr's leftover stdio fifo dir is removed too.
  *
  * CRIU's share of a restore
- *   Read from CRIU's own log, `<state>/io.containerd.runtime.v2.task/<ns>/<id>/work/restore.log`,
- *   right after the restore returns (deleting the task deletes it). Every line
+ *   Read from CRIU's own log: for ctr, `<state>/io.containerd.runtime.v2.task/<ns>/<id>/work/restore.log`,
+ *   right after the restore returns (deleting the task deletes it); for the
+ *   library, from the CRIU work dir restore() chose, as tasks.Start returns
+ *   (restore() removes that dir; see captureLibraryCriuLogs). Every line
  *   starts with `(SS.uuuuuu)`: seconds since CRIU opened its log. CRIU's time
  *   is the timestamp of the last "Restore finished successfully" line (written
  *   once the restored tasks are resumed). The few lines after it (writing
@@ -38,10 +40,11 @@
  * `--json` prints the results as JSON on stdout (the table then goes to stderr).
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { connect, planRestore, restore, teardown, type ContainerdClient, type StepTiming } from "../provider/index";
 import { MediaType, fifoDirs, importBaseImage, makeCheckpoint, removeCtrFifos, startContainerd, type PrivateContainerd } from "../test/harness/index";
-import { f1, intFlag, median, parseFlags, printReport, quantile, runMain, systemInfo, table, timeCtr, which } from "./common";
+import { aroundClientCall, f1, intFlag, median, parseFlags, printReport, quantile, runMain, systemInfo, table, timeCtr, which } from "./common";
 
 const TARGET_RATIO = 0.8;
 const TARGET_OVERHEAD_MS = 15;
@@ -108,7 +111,8 @@ export function criuRestoreMs(log: string): { ms: number; fallback: boolean } {
   return Number.isNaN(done) ? { ms: last, fallback: true } : { ms: done, fallback: false };
 }
 
-function readCriuMs(d: PrivateContainerd, id: string): { ms: number; fallback: boolean } {
+/** CRIU's restore time for container `id` on `d`, from its restore.log (NaN and flagged if unreadable). */
+export function readCriuMs(d: PrivateContainerd, id: string): { ms: number; fallback: boolean } {
   try {
     return criuRestoreMs(fs.readFileSync(restoreLogPath(d, id), "utf8"));
   } catch {
@@ -116,15 +120,51 @@ function readCriuMs(d: PrivateContainerd, id: string): { ms: number; fallback: b
   }
 }
 
+/** Prefix of the CRIU work dir a local restore() makes under os.tmpdir() (provider/restore/criu-log.ts). */
+const LIBRARY_CRIU_DIR_PREFIX = "containerd-restore-criu-";
+
+/** CRIU's restore time from the one library CRIU work dir under `tmp` that holds a restore.log. */
+function readLibraryCriuMs(tmp: string): { ms: number; fallback: boolean } {
+  const dir = fs.readdirSync(tmp).find((name) => name.startsWith(LIBRARY_CRIU_DIR_PREFIX) && fs.existsSync(path.join(tmp, name, "restore.log")));
+  if (!dir) return { ms: NaN, fallback: true };
+  return criuRestoreMs(fs.readFileSync(path.join(tmp, dir, "restore.log"), "utf8"));
+}
+
+/**
+ * Captures CRIU's time of this process's library restores. A local restore()
+ * gives CRIU a work dir of its own under os.tmpdir() and removes it before
+ * returning, so restore.log is read when tasks.Start returns
+ * (aroundClientCall), from a TMPDIR made private to this
+ * process here (other processes' restores never land in it). Returns a
+ * function that hands out the last capture, once.
+ */
+export function captureLibraryCriuLogs(): () => { ms: number; fallback: boolean } {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-criu-"));
+  process.env.TMPDIR = tmp;
+  process.once("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
+  const none = { ms: NaN, fallback: true };
+  let last = none;
+  aroundClientCall(async (method, args, next) => {
+    const reply = await next(args);
+    if (method === "tasks.Start") last = readLibraryCriuMs(tmp);
+    return reply;
+  });
+  return () => {
+    const taken = last;
+    last = none;
+    return taken;
+  };
+}
+
 // ---- the two paths ------------------------------------------------------------------
 
-async function restoreWithLibrary(d: PrivateContainerd, client: ContainerdClient, id: string): Promise<Sample> {
+async function restoreWithLibrary(client: ContainerdClient, takeCriu: () => { ms: number; fallback: boolean }, id: string): Promise<Sample> {
   const t0 = performance.now();
   const plan = await planRestore(client, CHECKPOINT_REF);
   const t1 = performance.now();
   const result = await restore(client, plan, { id });
   const wallMs = performance.now() - t0;
-  const criu = readCriuMs(d, id);
+  const criu = takeCriu();
   await teardown(client, id, TEARDOWN);
   return { id, wallMs, criuMs: criu.ms, criuFallback: criu.fallback, planMs: t1 - t0, steps: result.steps };
 }
@@ -212,6 +252,7 @@ async function main(): Promise<void> {
   const started = new Date();
   log(`bench: starting a private containerd, importing busybox, checkpointing the counter…`);
   const d = await startContainerd();
+  const takeCriu = captureLibraryCriuLogs();
   let client: ContainerdClient | undefined;
   try {
     client = connect(d.address, { namespace: d.namespace });
@@ -223,13 +264,13 @@ async function main(): Promise<void> {
     const nextId = (p: string): string => `bench-${p}-${++seq}`;
     log(`bench: warm-up, ${args.warmup} restore(s) per path`);
     for (let i = 0; i < args.warmup; i++) {
-      await restoreWithLibrary(d, client, nextId("lib"));
+      await restoreWithLibrary(client, takeCriu, nextId("lib"));
       await restoreWithCtr(d, client, ctr, nextId("ctr"));
     }
     const lib: Sample[] = [];
     const ctrSamples: Sample[] = [];
     for (let i = 0; i < args.n; i++) {
-      lib.push(await restoreWithLibrary(d, client, nextId("lib")));
+      lib.push(await restoreWithLibrary(client, takeCriu, nextId("lib")));
       ctrSamples.push(await restoreWithCtr(d, client, ctr, nextId("ctr")));
       log(
         `bench: ${String(i + 1).padStart(String(args.n).length)}/${args.n}  library ${f1(lib[i].wallMs)} ms (CRIU ${f1(lib[i].criuMs)})  ` +
