@@ -41,6 +41,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { connect, planRestore, restore, teardown, type ContainerdClient, type StepTiming } from "../provider/index";
 import { MediaType, fifoDirs, importBaseImage, makeCheckpoint, removeCtrFifos, startContainerd, type PrivateContainerd } from "../test/harness/index";
+import { CRIU_DONE, criuRestoreMs } from "./criu-log";
 import { f1, intFlag, median, parseFlags, printReport, quantile, runMain, systemInfo, table, timeCtr, which } from "./common";
 
 const TARGET_RATIO = 0.8;
@@ -49,8 +50,6 @@ const CHECKPOINT_REF = "checkpoint/bench:v1";
 const CTR_TIMEOUT_MS = 120_000;
 /** Teardown: no grace; the restored shell is pid 1 of its namespace and ignores SIGTERM anyway. */
 const TEARDOWN = { graceMs: 0, stopSignal: "SIGKILL" } as const;
-/** CRIU's marker for a completed restore (criu/cr-restore.c). */
-const CRIU_DONE = "Restore finished successfully";
 
 interface Args {
   n: number;
@@ -92,20 +91,6 @@ interface Sample {
 
 function restoreLogPath(d: PrivateContainerd, id: string): string {
   return path.join(d.dir, "state", "io.containerd.runtime.v2.task", d.namespace, id, "work", "restore.log");
-}
-
-/** CRIU's restore time in ms from its log text; see the header for the definition. */
-export function criuRestoreMs(log: string): { ms: number; fallback: boolean } {
-  let last = NaN;
-  let done = NaN;
-  for (const line of log.split("\n")) {
-    const m = /^\((\d+)\.(\d+)\)/.exec(line);
-    if (!m) continue;
-    const ms = Number(m[1]) * 1000 + Number(m[2]) / 10 ** (m[2].length - 3);
-    last = ms;
-    if (line.includes(CRIU_DONE)) done = ms;
-  }
-  return Number.isNaN(done) ? { ms: last, fallback: true } : { ms: done, fallback: false };
 }
 
 function readCriuMs(d: PrivateContainerd, id: string): { ms: number; fallback: boolean } {
