@@ -142,9 +142,13 @@ const LIBRARY_WORK_DIR_PREFIX = "containerd-restore-criu-";
 export function catchLibraryRestoreLog(tmp: string): { read(): string | undefined; close(): void } {
   const kept = path.join(tmp, `kept-${process.hrtime.bigint()}.log`);
   const watchers: fs.FSWatcher[] = [];
+  // Watching stops once the link is made: CRIU writes its log line by line, and
+  // an event per write would cost the restore being measured.
+  const stop = (): void => void watchers.splice(0).forEach((w) => w.close());
   const keep = (dir: string): void => {
     try {
-      if (!fs.existsSync(kept)) fs.linkSync(path.join(dir, "restore.log"), kept);
+      fs.linkSync(path.join(dir, "restore.log"), kept);
+      stop();
     } catch {
       /* not there yet */
     }
@@ -171,7 +175,7 @@ export function catchLibraryRestoreLog(tmp: string): { read(): string | undefine
       }
     },
     close() {
-      for (const w of watchers) w.close();
+      stop();
       fs.rmSync(kept, { force: true });
     },
   };

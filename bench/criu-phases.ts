@@ -28,8 +28,8 @@
  *       whose /run is not a tmpfs (this one's).
  *     No setting needs a host-wide change, so there is no host-settings mode.
  *   - `--rounds` rounds after `--warmup` untimed ones; each round restores
- *     every setting with the library and then with ctr, so drift and the
- *     load of other work hit all alike.
+ *     every setting with both paths, the library first in odd rounds and ctr
+ *     first in even ones, so drift and the load of other work hit all alike.
  *   - Wall time: library = planRestore + restore; ctr = spawn() until exit.
  *   - Every restore is checked: the task must be RUNNING (tasks.Get) with a
  *     live pid. A failed restore, or one whose task is not RUNNING, is
@@ -357,10 +357,19 @@ async function main(): Promise<void> {
       for (const s of settings) {
         const { d, client, refs } = benches.get(s.daemon ?? "host")!;
         const ref = refs.get(s.name)!;
-        prepareKdatCache(s, privateRun);
-        const lib = await restoreWithLibrary(client, tmp, ref, s, `cp-lib-${++seq}`);
-        prepareKdatCache(s, privateRun);
-        const viaCtr = await restoreWithCtr(d, client, ctr, ref, `cp-ctr-${++seq}`);
+        const withLibrary = async (): Promise<Sample & { log?: string }> => {
+          prepareKdatCache(s, privateRun);
+          return restoreWithLibrary(client, tmp, ref, s, `cp-lib-${++seq}`);
+        };
+        const withCtr = async (): Promise<Sample & { log?: string }> => {
+          prepareKdatCache(s, privateRun);
+          return restoreWithCtr(d, client, ctr, ref, `cp-ctr-${++seq}`);
+        };
+        // Odd rounds the library goes first, even rounds ctr: neither always follows the other's teardown.
+        const libraryFirst = r % 2 === 1;
+        const first = await (libraryFirst ? withLibrary() : withCtr());
+        const second = await (libraryFirst ? withCtr() : withLibrary());
+        const [lib, viaCtr] = libraryFirst ? [first, second] : [second, first];
         if (timed) {
           for (const [p, sample] of [["library", lib], ["ctr", viaCtr]] as const) {
             const k = key(s.name, p);
