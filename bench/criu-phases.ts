@@ -17,6 +17,14 @@
  *       restore instead of /etc/criu/runc.conf, and CRIU lets it override
  *       runc's RPC options. ctr applies the checkpoint's spec as is; the
  *       library is given `allow: { annotations: ["org.criu.config"] }`;
+ *     - dump-nftables, dump-skip: a checkpoint variant whose CRIU image
+ *       differs only in inventory.img's network_lock_method, which is what
+ *       `network-lock nftables|skip` at dump time records and what restore
+ *       then uses (CRIU ignores the option on restore). With runc the option
+ *       can only come from a config file, and CRIU 4.1.1 crashes on it in
+ *       RPC mode, on dump and on restore (config.c reads argv[optind] with
+ *       no argv; fixed upstream by checkpoint-restore/criu#3051): the
+ *       "nftables" and "skip" settings show that;
  *     - iptables-legacy: a second private daemon whose PATH starts with a
  *       directory where iptables, iptables-restore, ip6tables… are the
  *       legacy commands (CRIU runs them by name), as the host-wide
@@ -60,9 +68,13 @@ import {
   importBaseImage,
   makeCheckpoint,
   makeHostileCheckpoint,
+  MediaType,
   pidAlive,
+  readContent,
   removeCtrFifos,
+  sha256Digest,
   startContainerd,
+  writeCustomIndex,
   type PrivateContainerd,
 } from "../test/harness/index";
 import { catchLibraryRestoreLog, criuPhases, criuRestoreMs, privateTmpdir, readCtrRestoreLog, PHASES, type CriuPhases } from "./criu-log";
@@ -83,6 +95,45 @@ const LEGACY_IPTABLES = ["iptables", "iptables-restore", "iptables-save", "ip6ta
 
 type DaemonKind = "host" | "iptables-legacy";
 
+/** CRIU's enum NETWORK_LOCK_METHOD (criu/include/cr_options.h), as inventory.img field 11 holds it. */
+const NETWORK_LOCK_METHOD = { iptables: 0, nftables: 1, skip: 2 } as const;
+const INVENTORY_MAGIC = 0x58313116;
+const INVENTORY_NETWORK_LOCK_FIELD = 11;
+const TAR_BLOCK = 512;
+
+/**
+ * `criuTar` (a checkpoint's criu.tar) with inventory.img's network_lock_method
+ * set to `method`: the field is appended to the InventoryEntry message (the
+ * last value of a protobuf field wins), inventory.img's size prefix and tar
+ * header (size, checksum) updated. The image is a few dozen bytes, so it grows
+ * into its tar block's padding and nothing else moves; throws if it would not.
+ */
+export function withNetworkLockMethod(criuTar: Buffer, method: number): Buffer {
+  const tar = Buffer.from(criuTar);
+  for (let at = 0; at + TAR_BLOCK <= tar.length; ) {
+    const name = tar.toString("latin1", at, at + 100).replace(/\0.*$/s, "");
+    if (name === "") break;
+    const size = parseInt(tar.toString("latin1", at + 124, at + 136).replace(/\0.*$/s, "").trim() || "0", 8);
+    const data = at + TAR_BLOCK;
+    if (name.replace(/^\.\//, "") === "inventory.img") {
+      if (tar.readUInt32LE(data) !== INVENTORY_MAGIC) throw new Error("inventory.img: not a CRIU inventory image");
+      const field = Buffer.from([(INVENTORY_NETWORK_LOCK_FIELD << 3) | 0, method]);
+      const grown = size + field.length;
+      if (Math.ceil(grown / TAR_BLOCK) !== Math.ceil(size / TAR_BLOCK)) throw new Error("inventory.img would outgrow its tar block");
+      field.copy(tar, data + size);
+      tar.writeUInt32LE(tar.readUInt32LE(data + 4) + field.length, data + 4);
+      tar.write(`${grown.toString(8).padStart(11, "0")}\0`, at + 124, "latin1");
+      tar.fill(0x20, at + 148, at + 156);
+      let sum = 0;
+      for (let i = at; i < at + TAR_BLOCK; i++) sum += tar[i];
+      tar.write(`${sum.toString(8).padStart(6, "0")}\0 `, at + 148, "latin1");
+      return tar;
+    }
+    at = data + Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
+  }
+  throw new Error("criu.tar has no inventory.img");
+}
+
 /** One way of running CRIU, measured with both paths. Nothing here changes the host. */
 interface Setting {
   name: string;
@@ -93,6 +144,8 @@ interface Setting {
   daemon?: DaemonKind;
   /** Keep CRIU's kerndat cache between restores (only with --private-run; every other setting then starts without it). */
   kdatCache?: boolean;
+  /** The network lock method recorded in the checkpoint's inventory.img, as `criu dump --network-lock` records it. */
+  dumpNetworkLock?: keyof typeof NETWORK_LOCK_METHOD;
 }
 
 const SETTINGS: readonly Setting[] = [
@@ -101,6 +154,16 @@ const SETTINGS: readonly Setting[] = [
   { name: "mntns-compat", conf: ["mntns-compat-mode"], what: "CRIU's older mount engine instead of mount-v2" },
   { name: "nftables", conf: ["network-lock nftables"], what: "network-lock nftables in the CRIU config file" },
   { name: "skip", conf: ["network-lock skip"], what: "network-lock skip in the CRIU config file" },
+  {
+    name: "dump-nftables",
+    dumpNetworkLock: "nftables",
+    what: "a checkpoint whose inventory.img records network-lock nftables, as a dump with that method would (restore unlocks the way the dump locked)",
+  },
+  {
+    name: "dump-skip",
+    dumpNetworkLock: "skip",
+    what: "a checkpoint whose inventory.img records network-lock skip, as a dump with that method would",
+  },
   { name: "iptables-legacy", daemon: "iptables-legacy", what: "CRIU finds iptables-legacy as iptables (what the host-wide alternatives switch does), on a second private daemon" },
   { name: "kdat-cache", kdatCache: true, what: "CRIU's kernel-feature cache /run/criu.kdat kept between restores (needs a tmpfs /run: --private-run)" },
 ];
@@ -286,7 +349,21 @@ async function startBench(kind: DaemonKind, settings: readonly Setting[], tmp: s
     const image = await importBaseImage(d);
     const base = await makeCheckpoint(d, { ref: CHECKPOINT_REF, image });
     const refs = new Map<string, string>();
+    const criuImage = base.index.manifests.find((m) => m.mediaType === MediaType.criuCheckpoint);
     for (const s of settings) {
+      if (s.dumpNetworkLock) {
+        if (!criuImage) throw new Error("the checkpoint has no CRIU image");
+        const tar = withNetworkLockMethod(await readContent(d, criuImage.digest), NETWORK_LOCK_METHOD[s.dumpNetworkLock]);
+        const index = structuredClone(base.index);
+        const entry = index.manifests.find((m) => m.mediaType === MediaType.criuCheckpoint)!;
+        entry.digest = sha256Digest(tar);
+        entry.size = tar.length;
+        const ref = `checkpoint/criu-phases-${s.name}:v1`;
+        // Only the CRIU image changes, and in it only inventory.img.
+        await writeCustomIndex(d, ref, index, [tar]);
+        refs.set(s.name, ref);
+        continue;
+      }
       if (!s.conf) {
         refs.set(s.name, CHECKPOINT_REF);
         continue;
