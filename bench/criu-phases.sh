@@ -10,8 +10,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh >/dev/null
 . .cache/env.sh
 npm run --silent build
-args=()
 private=0
+args=()
 for a in "$@"; do
   if [ "$a" = "--private-run" ]; then private=1; else args+=("$a"); fi
 done

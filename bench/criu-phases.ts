@@ -166,6 +166,12 @@ const SETTINGS: readonly Setting[] = [
   },
   { name: "iptables-legacy", daemon: "iptables-legacy", what: "CRIU finds iptables-legacy as iptables (what the host-wide alternatives switch does), on a second private daemon" },
   { name: "kdat-cache", kdatCache: true, what: "CRIU's kernel-feature cache /run/criu.kdat kept between restores (needs a tmpfs /run: --private-run)" },
+  {
+    name: "legacy+kdat-cache",
+    daemon: "iptables-legacy",
+    kdatCache: true,
+    what: "iptables-legacy and the kdat cache together (needs --private-run)",
+  },
 ];
 
 interface Args {
