@@ -3,11 +3,12 @@
  * timestamps, CRIU's total restore time (bench/restore.ts) and its phases
  * (bench/criu-phases.ts), all pure functions of the log text; and where
  * restore.log is found for ctr and for the library (which removes its CRIU
- * work dir as restore() returns).
+ * work dir before restore() returns).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { aroundClientCall } from "./common";
 
 /** CRIU's marker for a completed restore (criu/cr-restore.c). */
 export const CRIU_DONE = "Restore finished successfully";
@@ -33,10 +34,10 @@ export function criuLogLines(log: string): CriuLogLine[] {
 /**
  * CRIU's restore time in ms from its log text: the timestamp of the last
  * "Restore finished successfully" line, or, flagged as `fallback`, of the
- * last line when there is no such line (NaN for a log without timestamps).
+ * last line when there is no such line (NaN for no log, or one without timestamps).
  */
-export function criuRestoreMs(log: string): { ms: number; fallback: boolean } {
-  const lines = criuLogLines(log);
+export function criuRestoreMs(log: string | undefined): { ms: number; fallback: boolean } {
+  const lines = criuLogLines(log ?? "");
   const done = lines.findLast((l) => l.text.includes(CRIU_DONE));
   return done ? { ms: done.ms, fallback: false } : { ms: lines.at(-1)?.ms ?? NaN, fallback: true };
 }
@@ -119,64 +120,37 @@ export function readCtrRestoreLog(daemonDir: string, namespace: string, id: stri
   }
 }
 
-/**
- * Points this process's os.tmpdir() (TMPDIR) at a fresh private dir and
- * returns it: the library makes its CRIU work dirs there, so
- * {@link catchLibraryRestoreLog} sees only this benchmark's.
- */
-export function privateTmpdir(prefix: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  process.env.TMPDIR = dir;
-  return dir;
-}
-
 /** The prefix of the CRIU work dirs the library makes under os.tmpdir() (provider/restore/criu-log.ts). */
 const LIBRARY_WORK_DIR_PREFIX = "containerd-restore-criu-";
 
 /**
- * Keeps the restore.log of the next library restore whose CRIU work dir is made
- * under `tmp` (os.tmpdir() of this process): restore() removes that dir as it
- * returns, so restore.log is hard-linked to `<tmp>/kept-<n>.log` as soon as CRIU
- * creates it, and `read()` returns the kept text (undefined if none was seen).
+ * Captures the restore.log of this process's library restores. A local
+ * restore() gives CRIU a work dir of its own (`containerd-restore-criu-*`
+ * under os.tmpdir(), passed as runc's criu_work_path) and removes it before
+ * returning, so restore.log is read as tasks.Start returns or fails
+ * (aroundClientCall), from a TMPDIR made private to this process here (other
+ * processes' restores never land in it). Call once per process; returns a
+ * function that hands out the last capture, once (undefined if none).
  */
-export function catchLibraryRestoreLog(tmp: string): { read(): string | undefined; close(): void } {
-  const kept = path.join(tmp, `kept-${process.hrtime.bigint()}.log`);
-  const watchers: fs.FSWatcher[] = [];
-  // Watching stops once the link is made: CRIU writes its log line by line, and
-  // an event per write would cost the restore being measured.
-  const stop = (): void => void watchers.splice(0).forEach((w) => w.close());
-  const keep = (dir: string): void => {
-    try {
-      fs.linkSync(path.join(dir, "restore.log"), kept);
-      stop();
-    } catch {
-      /* not there yet */
-    }
+export function captureLibraryRestoreLogs(): () => string | undefined {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-criu-"));
+  process.env.TMPDIR = tmp;
+  process.once("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
+  const read = (): string | undefined => {
+    const dir = fs.readdirSync(tmp).find((name) => name.startsWith(LIBRARY_WORK_DIR_PREFIX) && fs.existsSync(path.join(tmp, name, "restore.log")));
+    return dir === undefined ? undefined : fs.readFileSync(path.join(tmp, dir, "restore.log"), "utf8");
   };
-  const watchWorkDir = (dir: string): void => {
+  let last: string | undefined;
+  aroundClientCall(async (method, args, next) => {
     try {
-      watchers.push(fs.watch(dir, (_event, name) => name === "restore.log" && keep(dir)));
-      keep(dir);
-    } catch {
-      /* gone already */
+      return await next(args);
+    } finally {
+      if (method === "tasks.Start") last = read();
     }
-  };
-  watchers.push(
-    fs.watch(tmp, (event, name) => {
-      if (event === "rename" && typeof name === "string" && name.startsWith(LIBRARY_WORK_DIR_PREFIX)) watchWorkDir(path.join(tmp, name));
-    }),
-  );
-  return {
-    read() {
-      try {
-        return fs.readFileSync(kept, "utf8");
-      } catch {
-        return undefined;
-      }
-    },
-    close() {
-      stop();
-      fs.rmSync(kept, { force: true });
-    },
+  });
+  return () => {
+    const taken = last;
+    last = undefined;
+    return taken;
   };
 }

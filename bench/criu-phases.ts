@@ -45,9 +45,9 @@
  *   - restore.log: for ctr at `<state>/io.containerd.runtime.v2.task/<ns>/<id>/work/restore.log`,
  *     read once ctr exits; the library passes its own CRIU work dir (runc's
  *     `criu_work_path`, `containerd-restore-criu-*` under os.tmpdir()) and
- *     removes it as restore() returns, so TMPDIR points at a private dir and
- *     restore.log is hard-linked as soon as CRIU creates it
- *     (catchLibraryRestoreLog in criu-log.ts).
+ *     removes it before restore() returns, so it is read as tasks.Start
+ *     returns or fails, from a TMPDIR private to this process
+ *     (captureLibraryRestoreLogs in criu-log.ts, as bench/restore.ts does).
  *   - Phases: PHASES in criu-log.ts, each from one marker line to another. A
  *     phase whose marker is missing from a log (e.g. the probe lines when the
  *     kdat cache is loaded) is missing for that restore, counted per run,
@@ -61,6 +61,7 @@
  * A measurement: the exit status is 0 even when restores fail.
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { connect, inspect, planRestore, restore, teardown, type ContainerdClient } from "../provider/index";
 import {
@@ -77,7 +78,7 @@ import {
   writeCustomIndex,
   type PrivateContainerd,
 } from "../test/harness/index";
-import { catchLibraryRestoreLog, criuPhases, criuRestoreMs, privateTmpdir, readCtrRestoreLog, PHASES, type CriuPhases } from "./criu-log";
+import { captureLibraryRestoreLogs, criuPhases, criuRestoreMs, readCtrRestoreLog, PHASES, type CriuPhases } from "./criu-log";
 import { f1, intFlag, median, parseFlags, printReport, runMain, systemInfo, table, timeSpawn, which } from "./common";
 
 const CHECKPOINT_REF = "checkpoint/criu-phases:v1";
@@ -249,9 +250,9 @@ function prepareKdatCache(setting: Setting, privateRun: boolean): void {
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-async function restoreWithLibrary(client: ContainerdClient, tmp: string, ref: string, setting: Setting, id: string): Promise<Sample & { log?: string }> {
+async function restoreWithLibrary(client: ContainerdClient, takeLog: () => string | undefined, ref: string, setting: Setting, id: string): Promise<Sample & { log?: string }> {
   const policy = setting.conf ? { allow: { annotations: [CRIU_CONFIG_ANNOTATION] } } : {};
-  const caught = catchLibraryRestoreLog(tmp);
+  takeLog(); // nothing left over from an earlier restore
   let wallMs = NaN;
   try {
     const t0 = performance.now();
@@ -259,13 +260,12 @@ async function restoreWithLibrary(client: ContainerdClient, tmp: string, ref: st
     await restore(client, plan, { id, ...policy });
     wallMs = performance.now() - t0;
     await assertRunning(client, id);
-    const log = caught.read();
+    const log = takeLog();
     return { id, wallMs, ...fromLog(log), log };
   } catch (err) {
-    const log = caught.read();
+    const log = takeLog();
     return { id, wallMs, ...fromLog(log), log, failure: message(err) };
   } finally {
-    caught.close();
     await teardown(client, id, TEARDOWN).catch(() => undefined);
   }
 }
@@ -420,8 +420,8 @@ async function main(): Promise<void> {
     }
     return true;
   });
-  // The library makes its CRIU work dir under os.tmpdir(); a private one holds only this bench's.
-  const tmp = privateTmpdir("criu-phases-");
+  const takeLog = captureLibraryRestoreLogs();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "criu-phases-"));
   const confDir = path.join(tmp, "conf");
   fs.mkdirSync(confDir);
   if (args.keepLogs) fs.mkdirSync(args.keepLogs, { recursive: true });
@@ -442,7 +442,7 @@ async function main(): Promise<void> {
         const ref = refs.get(s.name)!;
         const withLibrary = async (): Promise<Sample & { log?: string }> => {
           prepareKdatCache(s, privateRun);
-          return restoreWithLibrary(client, tmp, ref, s, `cp-lib-${++seq}`);
+          return restoreWithLibrary(client, takeLog, ref, s, `cp-lib-${++seq}`);
         };
         const withCtr = async (): Promise<Sample & { log?: string }> => {
           prepareKdatCache(s, privateRun);

@@ -19,11 +19,10 @@
  *     outside the timed region; ctr's leftover stdio fifo dir is removed too.
  *
  * CRIU's share of a restore
- *   Read from CRIU's own log: for ctr `<state>/io.containerd.runtime.v2.task/<ns>/<id>/work/restore.log`,
+ *   Read from CRIU's own log: for ctr, `<state>/io.containerd.runtime.v2.task/<ns>/<id>/work/restore.log`,
  *   right after the restore returns (deleting the task deletes it); for the
- *   library in the CRIU work dir it passes as runc's criu_work_path, which
- *   restore() removes as it returns, so the log is hard-linked as CRIU creates
- *   it (bench/criu-log.ts, TMPDIR pointed at a private dir). Every line
+ *   library, from the CRIU work dir restore() chose, as tasks.Start returns
+ *   (restore() removes that dir; see captureLibraryCriuLogs). Every line
  *   starts with `(SS.uuuuuu)`: seconds since CRIU opened its log. CRIU's time
  *   is the timestamp of the last "Restore finished successfully" line (written
  *   once the restored tasks are resumed). The few lines after it (writing
@@ -40,10 +39,9 @@
  * 0 either way (a measurement, not a test). Nothing is written to disk:
  * `--json` prints the results as JSON on stdout (the table then goes to stderr).
  */
-import * as fs from "node:fs";
 import { connect, planRestore, restore, teardown, type ContainerdClient, type StepTiming } from "../provider/index";
 import { MediaType, fifoDirs, importBaseImage, makeCheckpoint, removeCtrFifos, startContainerd, type PrivateContainerd } from "../test/harness/index";
-import { CRIU_DONE, catchLibraryRestoreLog, criuRestoreMs, privateTmpdir, readCtrRestoreLog } from "./criu-log";
+import { CRIU_DONE, captureLibraryRestoreLogs, criuRestoreMs, readCtrRestoreLog } from "./criu-log";
 import { f1, intFlag, median, parseFlags, printReport, quantile, runMain, systemInfo, table, timeCtr, which } from "./common";
 
 const TARGET_RATIO = 0.8;
@@ -91,33 +89,35 @@ interface Sample {
 
 // ---- CRIU log -----------------------------------------------------------------------
 
-function criuMsOf(log: string | undefined): { ms: number; fallback: boolean } {
-  return log === undefined ? { ms: NaN, fallback: true } : criuRestoreMs(log);
+/** CRIU's restore time for ctr's restore of container `id` on `d`, from its restore.log (NaN and flagged if unreadable). */
+export function readCriuMs(d: PrivateContainerd, id: string): { ms: number; fallback: boolean } {
+  return criuRestoreMs(readCtrRestoreLog(d.dir, d.namespace, id));
+}
+
+/** CRIU's time of this process's library restores (captureLibraryRestoreLogs): a function handing out the last one, once. */
+export function captureLibraryCriuLogs(): () => { ms: number; fallback: boolean } {
+  const take = captureLibraryRestoreLogs();
+  return () => criuRestoreMs(take());
 }
 
 // ---- the two paths ------------------------------------------------------------------
 
-async function restoreWithLibrary(tmp: string, client: ContainerdClient, id: string): Promise<Sample> {
-  const caught = catchLibraryRestoreLog(tmp);
-  try {
-    const t0 = performance.now();
-    const plan = await planRestore(client, CHECKPOINT_REF);
-    const t1 = performance.now();
-    const result = await restore(client, plan, { id });
-    const wallMs = performance.now() - t0;
-    const criu = criuMsOf(caught.read());
-    await teardown(client, id, TEARDOWN);
-    return { id, wallMs, criuMs: criu.ms, criuFallback: criu.fallback, planMs: t1 - t0, steps: result.steps };
-  } finally {
-    caught.close();
-  }
+async function restoreWithLibrary(client: ContainerdClient, takeCriu: () => { ms: number; fallback: boolean }, id: string): Promise<Sample> {
+  const t0 = performance.now();
+  const plan = await planRestore(client, CHECKPOINT_REF);
+  const t1 = performance.now();
+  const result = await restore(client, plan, { id });
+  const wallMs = performance.now() - t0;
+  const criu = takeCriu();
+  await teardown(client, id, TEARDOWN);
+  return { id, wallMs, criuMs: criu.ms, criuFallback: criu.fallback, planMs: t1 - t0, steps: result.steps };
 }
 
 async function restoreWithCtr(d: PrivateContainerd, client: ContainerdClient, ctr: string, id: string): Promise<Sample> {
   const before = fifoDirs();
   try {
     const wallMs = await timeCtr(ctr, ["-a", d.socket, "-n", d.namespace, "containers", "restore", "--rw", "--live", id, CHECKPOINT_REF], CTR_TIMEOUT_MS);
-    const criu = criuMsOf(readCtrRestoreLog(d.dir, d.namespace, id));
+    const criu = readCriuMs(d, id);
     return { id, wallMs, criuMs: criu.ms, criuFallback: criu.fallback };
   } finally {
     // ctr's restore carries none of this project's labels: teardown refuses it without force.
@@ -194,9 +194,9 @@ async function main(): Promise<void> {
   const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
   const ctr = which("ctr");
   const started = new Date();
-  const tmp = privateTmpdir("bench-restore-");
   log(`bench: starting a private containerd, importing busybox, checkpointing the counter…`);
   const d = await startContainerd();
+  const takeCriu = captureLibraryCriuLogs();
   let client: ContainerdClient | undefined;
   try {
     client = connect(d.address, { namespace: d.namespace });
@@ -208,13 +208,13 @@ async function main(): Promise<void> {
     const nextId = (p: string): string => `bench-${p}-${++seq}`;
     log(`bench: warm-up, ${args.warmup} restore(s) per path`);
     for (let i = 0; i < args.warmup; i++) {
-      await restoreWithLibrary(tmp, client, nextId("lib"));
+      await restoreWithLibrary(client, takeCriu, nextId("lib"));
       await restoreWithCtr(d, client, ctr, nextId("ctr"));
     }
     const lib: Sample[] = [];
     const ctrSamples: Sample[] = [];
     for (let i = 0; i < args.n; i++) {
-      lib.push(await restoreWithLibrary(tmp, client, nextId("lib")));
+      lib.push(await restoreWithLibrary(client, takeCriu, nextId("lib")));
       ctrSamples.push(await restoreWithCtr(d, client, ctr, nextId("ctr")));
       log(
         `bench: ${String(i + 1).padStart(String(args.n).length)}/${args.n}  library ${f1(lib[i].wallMs)} ms (CRIU ${f1(lib[i].criuMs)})  ` +
@@ -283,7 +283,6 @@ async function main(): Promise<void> {
     client?.close();
     log("bench: stopping the daemon");
     await d.stop();
-    fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
 

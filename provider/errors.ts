@@ -40,6 +40,7 @@ export type RestoreErrorCode =
   | "base-image-not-unpacked"
   // the daemon
   | "unsupported-daemon-version"
+  | "namespace-not-found"
   | "daemon-unreachable"
   | "daemon-error"
   | "criu-failed"

@@ -74,6 +74,27 @@ async function notFoundAs<T>(call: Promise<T>, onNotFound: () => RestoreError): 
   }
 }
 
+/**
+ * Why `ref` is not found: containerd answers not-found alike for an image that
+ * is missing and for a namespace that does not exist (a typo in the namespace
+ * input), so the namespaces are listed before blaming the checkpoint.
+ */
+async function checkpointNotFound(client: ContainerdClient, ref: string): Promise<RestoreError> {
+  // containerd's Namespaces.Get answers for any name; List tells. When it cannot be asked, the checkpoint is blamed as before.
+  const namespaceExists = await client.call("namespaces.List", {}).then(
+    ({ namespaces }) => namespaces.some((n) => n.name === client.namespace),
+    () => true,
+  );
+  if (!namespaceExists) {
+    return new RestoreError(
+      "namespace-not-found",
+      `namespace ${client.namespace} does not exist on the daemon at ${client.address}: check the namespace (input or stack config containerd-restore:namespace); \`ctr namespaces ls\` lists those that do`,
+      { subject: "namespace" },
+    );
+  }
+  return new RestoreError("checkpoint-not-found", `checkpoint image ${ref} not found in namespace ${client.namespace}`, { subject: "checkpoint" });
+}
+
 function missingBlob(entry: OciDescriptor, what: string): RestoreError {
   return new RestoreError(
     "missing-blob",
@@ -104,10 +125,10 @@ function anyFrom(bytes: Buffer, what: string, code: RestoreErrorCode): Any {
  * not an index, an index too large to be one, and one that is not a checkpoint.
  */
 export async function readCheckpointImage(client: ContainerdClient, ref: string): Promise<CheckpointImage> {
-  const { image } = await notFoundAs(
-    client.call("images.Get", { name: ref }),
-    () => new RestoreError("checkpoint-not-found", `checkpoint image ${ref} not found in namespace ${client.namespace}`, { subject: "checkpoint" }),
-  );
+  const { image } = await client.call("images.Get", { name: ref }).catch(async (err: unknown) => {
+    if (!isContainerdError(err, "not-found")) throw err;
+    throw Object.assign(await checkpointNotFound(client, ref), { cause: err });
+  });
   const { target } = image;
   if (target.mediaType !== MediaType.ociIndex) {
     throw new RestoreError("not-a-checkpoint", `${ref} is not a checkpoint: its target is ${target.mediaType}, not a checkpoint index (${MediaType.ociIndex})`, {

@@ -70,6 +70,7 @@ export const METADATA_READS: ReadonlySet<string> = new Set(["images.Get", "conte
 /** Calls that change nothing, so a transient UNAVAILABLE may be retried. */
 const RETRYABLE = new Set<Method>([
   "version.Version",
+  "namespaces.List",
   "introspection.Plugins",
   "images.Get",
   "images.List",

@@ -7,6 +7,7 @@ import type { Any, Method } from "./types";
 /** Service short name → the .proto file under proto/ and the full service name. */
 const SERVICES = {
   version: ["services/version/v1/version.proto", "containerd.services.version.v1.Version"],
+  namespaces: ["services/namespaces/v1/namespace.proto", "containerd.services.namespaces.v1.Namespaces"],
   introspection: ["services/introspection/v1/introspection.proto", "containerd.services.introspection.v1.Introspection"],
   images: ["services/images/v1/images.proto", "containerd.services.images.v1.Images"],
   content: ["services/content/v1/content.proto", "containerd.services.content.v1.Content"],

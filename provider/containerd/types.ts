@@ -122,6 +122,7 @@ type Empty = Record<string, never>;
  */
 export interface UnaryMethods {
   "version.Version": [Empty, { version: string; revision: string }];
+  "namespaces.List": [{ filter?: string }, { namespaces: { name: string; labels?: Labels }[] }];
   "introspection.Plugins": [{ filters?: string[] }, { plugins: Plugin[] }];
   "images.Get": [{ name: string }, { image: Image }];
   "images.List": [{ filters?: string[] }, { images: Image[] }];

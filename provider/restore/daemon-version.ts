@@ -43,8 +43,28 @@ export function assertSupportedVersion(version: string, revision = "", address =
   return parsed;
 }
 
-/** Asks the daemon for its version and refuses unsupported ones (RestoreError `unsupported-daemon-version`). */
+/**
+ * How long a client reuses what a daemon changes only by restarting (its
+ * version, its loaded plugins). A restore plans on every create, and this saves
+ * round trips each time; an upgrade under a long-lived provider is seen within
+ * this window.
+ */
+export const DAEMON_FACTS_TTL_MS = 30_000;
+
+const known = new WeakMap<ContainerdClient, { at: number; version: Promise<DaemonVersion> }>();
+
+/**
+ * Asks the daemon for its version and refuses unsupported ones (RestoreError
+ * `unsupported-daemon-version`). A supported answer is reused for
+ * {@link DAEMON_FACTS_TTL_MS} on the same client; a refusal or failure never is.
+ */
 export async function daemonVersion(client: ContainerdClient): Promise<DaemonVersion> {
-  const { version, revision } = await client.call("version.Version", {});
-  return assertSupportedVersion(version, revision, client.address);
+  const cached = known.get(client);
+  if (cached && performance.now() - cached.at < DAEMON_FACTS_TTL_MS) return cached.version;
+  const version = client.call("version.Version", {}).then(({ version, revision }) => assertSupportedVersion(version, revision, client.address));
+  known.set(client, { at: performance.now(), version });
+  version.catch(() => {
+    if (known.get(client)?.version === version) known.delete(client);
+  });
+  return version;
 }

@@ -14,7 +14,7 @@ import { RestoreError, withDaemonErrors } from "../errors";
 import { invalidIdReason } from "./rules";
 import { assertHostPathsResolveInside, enforcePlanPolicy } from "./policy";
 import type { RestorePolicy, SecuritySummary } from "../policy";
-import { daemonVersion } from "./daemon-version";
+import { DAEMON_FACTS_TTL_MS, daemonVersion } from "./daemon-version";
 
 /**
  * Everything a restore needs, resolved and checked against the daemon: plain data
@@ -54,7 +54,13 @@ const toDescriptor = (d: OciDescriptor): Descriptor => ({
   ...(d.annotations ? { annotations: d.annotations } : {}),
 });
 
+/** Snapshotters a client's daemon was seen to have loaded, and when: plugins load only at daemon start. */
+const loadedSnapshotters = new WeakMap<ContainerdClient, Map<string, number>>();
+
 async function assertSnapshotterLoaded(client: ContainerdClient, snapshotter: string): Promise<void> {
+  const seen = loadedSnapshotters.get(client) ?? new Map<string, number>();
+  const at = seen.get(snapshotter);
+  if (at !== undefined && performance.now() - at < DAEMON_FACTS_TTL_MS) return;
   const { plugins } = await client.call("introspection.Plugins", {
     filters: [`type==io.containerd.snapshotter.v1,id==${snapshotter}`],
   });
@@ -67,6 +73,8 @@ async function assertSnapshotterLoaded(client: ContainerdClient, snapshotter: st
       { subject: "snapshotter" },
     );
   }
+  seen.set(snapshotter, performance.now());
+  loadedSnapshotters.set(client, seen);
 }
 
 async function assertParentSnapshot(client: ContainerdClient, plan: Pick<RestorePlan, "snapshotter" | "snapshotParent" | "image">): Promise<void> {

@@ -80,8 +80,8 @@ export function restoreSteps(options: Pick<ResolvedRestoreOptions, "restoreRw">)
   return [
     { name: "create-lease" },
     prepareSnapshot,
-    ...(options.restoreRw ? [applyRwLayer] : []),
     createContainer,
+    ...(options.restoreRw ? [applyRwLayer] : []),
     { name: "release-lease" },
     createTask,
     startTask,
@@ -105,7 +105,8 @@ function planBlobs(plan: RestorePlan, options: ResolvedRestoreOptions): { rwLaye
 
 /**
  * Restores `plan` as container `options.id`: under a lease, prepare snapshot →
- * apply rw → create container; then create task → start task. On failure at any
+ * apply rw, and alongside them create container; then create task → start task,
+ * while the lease is released. On failure at any
  * step, every completed step is undone, and one RestoreError names the step,
  * keeps the daemon's message and (for CRIU failures on a local daemon) the tail of
  * restore.log.
@@ -120,24 +121,35 @@ export async function restore(client: ContainerdClient, plan: RestorePlan, optio
   const { id } = resolved;
   const started = performance.now();
   // A local daemon's CRIU writes its log where we chose, so no path a message or a checkpoint names is ever read.
-  const criuWorkDir = criuImage && local ? await createCriuWorkDir() : undefined;
-  const taskOptions = criuWorkDir ? taskRuntimeOptions(plan, criuWorkDir) : undefined;
+  const criuWorkDir = criuImage && local ? createCriuWorkDir() : undefined;
+  criuWorkDir?.catch(() => undefined);
   const leaseId = restoreLeaseId(id);
   // The holder label, and this process's record of the attempt, keep a concurrent teardown off a live restore's lease.
   const leaseLabels = beginAttempt(leaseId);
+  let workDir: string | undefined;
   const outcome = await runTransaction(client, async (tx) => {
     // The lease keeps GC off the snapshot until the container record references it.
+    // The record names the snapshot by key and does not need it to exist yet, so
+    // both are made side by side.
     const { mounts } = await tx.withLease({ id: leaseId, labels: leaseLabels }, async (leased) => {
-      const snapshot = await leased.run(prepareSnapshot, { snapshotter: plan.snapshotter, key: id, parent: plan.snapshotParent });
-      if (rwLayer) await leased.run(applyRwLayer, { layer: rwLayer, mounts: snapshot.mounts });
-      await leased.run(createContainer, { container: containerRecord(plan, resolved, client.namespace) });
+      const [snapshot] = await leased.concurrently([
+        async () => {
+          const prepared = await leased.run(prepareSnapshot, { snapshotter: plan.snapshotter, key: id, parent: plan.snapshotParent });
+          if (rwLayer) await leased.run(applyRwLayer, { layer: rwLayer, mounts: prepared.mounts });
+          return prepared;
+        },
+        () => leased.run(createContainer, { container: containerRecord(plan, resolved, client.namespace) }),
+      ] as const);
       return snapshot;
     });
+    workDir = await criuWorkDir;
+    const taskOptions = workDir ? taskRuntimeOptions(plan, workDir) : undefined;
     await tx.run(createTask, { id, rootfs: mounts, logPath: resolved.logPath, checkpoint: criuImage, options: taskOptions });
-    return tx.run(startTask, { id, criuWorkDir: taskOptions ? criuWorkDir : undefined });
+    return tx.run(startTask, { id, criuWorkDir: taskOptions ? workDir : undefined });
   }).finally(async () => {
     endAttempt(leaseId);
-    if (criuWorkDir) await removeCriuWorkDir(criuWorkDir);
+    const dir = workDir ?? (await criuWorkDir?.catch(() => undefined));
+    if (dir) await removeCriuWorkDir(dir);
   });
   return {
     id,

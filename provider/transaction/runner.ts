@@ -35,7 +35,7 @@ export interface LeaseScope {
 /** What a transaction that finished returns. */
 export interface TransactionOutcome<T> {
   value: T;
-  /** Every step that ran, lease open and release included, in order. */
+  /** Every step that ran, lease open and release included, in the order they started. */
   steps: StepTiming[];
   /**
    * Cleanup that failed although the work succeeded (a lease that could not be
@@ -49,11 +49,13 @@ interface Undo {
   undo(): Promise<void>;
 }
 
-/** What one transaction did so far: undos newest last, timings, cleanup failures, failed steps. */
+/** What one transaction did so far: undos newest last, timings, cleanup failures, failed steps, work still running. */
 class Journal {
   readonly undos: Undo[] = [];
   readonly steps: StepTiming[] = [];
   readonly cleanupErrors: CleanupError[] = [];
+  /** Work that runs alongside later steps (a lease release); the transaction ends only once it has. */
+  readonly alongside: Promise<void>[] = [];
   /** The step each thrown error came from (errors are not ours to mutate). */
   readonly failedStep = new WeakMap<object, StepName>();
 
@@ -64,14 +66,22 @@ class Journal {
 
   async timed<T>(step: StepName, work: () => Promise<T>): Promise<T> {
     const started = performance.now();
+    // Listed when it starts, so steps run side by side keep the order they were begun in.
+    const timing: StepTiming = { step, ms: NaN };
+    this.steps.push(timing);
     try {
       return await work();
     } catch (err) {
       if (typeof err === "object" && err !== null && !this.failedStep.has(err)) this.failedStep.set(err, step);
       throw err;
     } finally {
-      this.steps.push({ step, ms: performance.now() - started });
+      timing.ms = performance.now() - started;
     }
+  }
+
+  /** Waits for the work running alongside (it never throws: its failures are cleanup errors). */
+  async settle(): Promise<void> {
+    while (this.alongside.length > 0) await Promise.all(this.alongside.splice(0));
   }
 
   /** Undoes everything done so far, newest first; returns every undo failure, never throws. */
@@ -105,10 +115,24 @@ export class Transaction {
   }
 
   /**
+   * Runs `bodies` side by side: steps that do not depend on each other. Waits for
+   * every one of them, so each finished step's undo is kept, then throws the
+   * first failure (by position), or returns every result.
+   */
+  async concurrently<T extends readonly unknown[]>(bodies: { [K in keyof T]: () => Promise<T[K]> }): Promise<T> {
+    const settled = await Promise.allSettled(bodies.map((body) => body()));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed) throw failed.reason;
+    return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
+  }
+
+  /**
    * Runs `body` under a new lease: opened first (step create-lease), released when
-   * `body` is done (release-lease). On failure the lease goes after every undo of
-   * the steps inside it (unless `keepOnFailure`); a failed release after success
-   * is a cleanup error, not a failure.
+   * `body` is done (release-lease), while the transaction goes on: what follows
+   * `body` must not need the lease. The transaction ends only after the release.
+   * On failure the lease goes after every undo of the steps inside it (unless
+   * `keepOnFailure`); a failed release after success is a cleanup error, not a
+   * failure.
    */
   async withLease<T>(scope: LeaseScope, body: (leased: Transaction) => Promise<T>): Promise<T> {
     const { id } = scope;
@@ -121,11 +145,11 @@ export class Transaction {
     };
     this.journal.undos.push({ step: "release-lease", undo: scope.keepOnFailure ? async () => {} : release });
     const value = await body(new Transaction(this.client.withLease(id), this.journal));
-    try {
-      await this.journal.timed("release-lease", release);
-    } catch (err) {
-      this.journal.cleanupErrors.push(new CleanupError("release-lease", err));
-    }
+    this.journal.alongside.push(
+      this.journal.timed("release-lease", release).catch((err: unknown) => {
+        this.journal.cleanupErrors.push(new CleanupError("release-lease", err));
+      }),
+    );
     return value;
   }
 }
@@ -140,9 +164,11 @@ export async function runTransaction<T>(client: ContainerdClient, body: (tx: Tra
   const journal = new Journal(client);
   try {
     const value = await body(new Transaction(client, journal));
+    await journal.settle();
     return { value, steps: journal.steps, cleanupErrors: journal.cleanupErrors };
   } catch (err) {
     const step = typeof err === "object" && err !== null ? journal.failedStep.get(err) : undefined;
+    await journal.settle();
     const cleanupErrors = [...journal.cleanupErrors, ...(await journal.rollback())];
     throw transactionError(step, err, cleanupErrors);
   }

@@ -69,6 +69,18 @@ describe("bad checkpoints are refused before anything changes", () => {
     await assertRefused("checkpoint/missing:v1", "checkpoint-not-found", /checkpoint image checkpoint\/missing:v1 not found/);
   });
 
+  test("a namespace that does not exist on the daemon is named as such, not as a missing checkpoint, and is not created", async () => {
+    const typo = connect(suite.d.address, { namespace: `${suite.d.namespace}-typo` });
+    try {
+      const err = await assertRefused(suite.checkpoints.good.ref, "namespace-not-found", new RegExp(`namespace ${suite.d.namespace}-typo does not exist on the daemon at `), { via: typo });
+      assert.equal(err.subject, "namespace");
+      const namespaces = (await suite.d.ctr(["namespaces", "ls", "-q"])).split("\n").map((s) => s.trim());
+      assert.ok(!namespaces.includes(`${suite.d.namespace}-typo`), `the refused namespace was created: ${namespaces.join(", ")}`);
+    } finally {
+      typo.close();
+    }
+  });
+
   test("an image that is not a checkpoint (the base image)", async () => {
     await assertRefused(suite.image.name, "not-a-checkpoint", /not a checkpoint/);
   });

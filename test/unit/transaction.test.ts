@@ -126,6 +126,39 @@ describe("transaction runner", () => {
   });
 });
 
+describe("steps side by side", () => {
+  test("a failure waits for its sibling, so the sibling's undo is kept and run", async () => {
+    const journal: string[] = [];
+    const { client } = fakeDaemon();
+    let finishSibling!: () => void;
+    const slowSibling: Step<Record<string, never>, string> = {
+      name: "create-container",
+      run: () => new Promise<string>((resolve) => (finishSibling = () => resolve("container"))),
+      async undo(_client, output) {
+        journal.push(`undo create-container ${output}`);
+      },
+    };
+    const failing = recordingStep("prepare-snapshot", journal, { fail: daemonFailure("internal", "snapshots.Prepare") });
+    const running = runTransaction(client, (tx) =>
+      tx.concurrently([() => tx.run(failing, {}), () => tx.run(slowSibling, {})] as const),
+    );
+    setTimeout(() => finishSibling(), 20);
+    const err = await restoreErrorOf(running);
+    assert.equal(err.step, "prepare-snapshot");
+    assert.deepEqual(journal, ["run prepare-snapshot {}", "undo create-container container"]);
+  });
+
+  test("results come back by position, and steps are listed in the order they started", async () => {
+    const { client } = fakeDaemon();
+    const late: Step<Record<string, never>, number> = { name: "apply-rw-layer", run: () => new Promise((r) => setTimeout(() => r(1), 15)) };
+    const early: Step<Record<string, never>, string> = { name: "create-container", run: async () => "c" };
+    const outcome = await runTransaction(client, (tx) => tx.concurrently([() => tx.run(late, {}), () => tx.run(early, {})] as const));
+    assert.deepEqual(outcome.value, [1, "c"]);
+    assert.deepEqual(outcome.steps.map((s) => s.step), ["apply-rw-layer", "create-container"]);
+    assert.ok(outcome.steps.every((s) => Number.isFinite(s.ms)), "every step's time is filled in");
+  });
+});
+
 describe("the lease scope", () => {
   test("opens the lease, hands the steps a leased client, releases it when the scope ends", async () => {
     const journal: string[] = [];
@@ -137,6 +170,31 @@ describe("the lease scope", () => {
     assert.deepEqual(journal, ["run prepare-snapshot (leased) {}", "run create-task {}"]);
     assert.deepEqual(fake.log(), ["leases.Create", "leases.Delete"]);
     assert.deepEqual(outcome.steps.map((s) => s.step), ["create-lease", "prepare-snapshot", "release-lease", "create-task"]);
+  });
+
+  test("the release runs alongside the next step, and the transaction ends only after it", async () => {
+    const order: string[] = [];
+    let releaseLease!: () => void;
+    const fake = fakeDaemon({
+      "leases.Delete": () =>
+        new Promise((resolve) => {
+          releaseLease = () => {
+            order.push("lease released");
+            resolve({});
+          };
+        }),
+    });
+    const outcome = await runTransaction(fake.client, async (tx) => {
+      setTimeout(() => releaseLease(), 15);
+      await tx.withLease({ id: "l1" }, async () => undefined);
+      order.push("next step began");
+      return "done";
+    }).then((o) => {
+      order.push("transaction ended");
+      return o;
+    });
+    assert.equal(outcome.value, "done");
+    assert.deepEqual(order, ["next step began", "lease released", "transaction ended"]);
   });
 
   test("on failure the steps inside are undone first, then the lease goes", async () => {

@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { RestoreError } from "../../provider/errors";
-import { assertSupportedVersion, parseDaemonVersion } from "../../provider/restore/daemon-version";
+import { assertSupportedVersion, daemonVersion, parseDaemonVersion } from "../../provider/restore/daemon-version";
+import { fakeDaemon } from "./fake-client";
 
 test("parses what 1.6 (Debian), 1.7 and 2.x builds report", () => {
   for (const [text, want] of [
@@ -29,4 +30,19 @@ test("1.6 and newer pass; older and unreadable versions are refused with unsuppo
       bad,
     );
   }
+});
+
+test("a client asks once for a supported version and reuses it; a refusal is asked again", async () => {
+  let answer = "v2.4.2";
+  const fake = fakeDaemon({ "version.Version": () => ({ version: answer, revision: "r" }) });
+  const asked = () => fake.log().filter((m) => m === "version.Version").length;
+  assert.equal((await daemonVersion(fake.client)).version, "v2.4.2");
+  assert.equal((await daemonVersion(fake.client)).version, "v2.4.2");
+  assert.equal(asked(), 1, "the second answer came from the client's cache");
+
+  const old = fakeDaemon({ "version.Version": () => ({ version: answer, revision: "r" }) });
+  answer = "v1.5.18";
+  await assert.rejects(daemonVersion(old.client), (err: unknown) => err instanceof RestoreError && err.code === "unsupported-daemon-version");
+  answer = "v1.7.35";
+  assert.equal((await daemonVersion(old.client)).version, "v1.7.35", "a refused daemon is asked again, not refused from memory");
 });
