@@ -27,7 +27,7 @@
  *     under /usr/bin/time (when installed) for its peak RSS; time's own
  *     fork/exec adds about a millisecond.
  *   - CRIU's share: restore.log's "Restore finished successfully" timestamp
- *     (criuRestoreMs, see bench/restore.ts): for ctr read right after the
+ *     (criuRestoreMs, see bench/criu-log.ts): for ctr read right after the
  *     restore, for the library in the child as tasks.Start returns
  *     (captureLibraryCriuLogs; restore() removes its CRIU work dir).
  *   - Untimed, after every restore: the restored task must be RUNNING (ctr

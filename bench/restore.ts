@@ -39,12 +39,10 @@
  * 0 either way (a measurement, not a test). Nothing is written to disk:
  * `--json` prints the results as JSON on stdout (the table then goes to stderr).
  */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { connect, planRestore, restore, teardown, type ContainerdClient, type StepTiming } from "../provider/index";
 import { MediaType, fifoDirs, importBaseImage, makeCheckpoint, removeCtrFifos, startContainerd, type PrivateContainerd } from "../test/harness/index";
-import { aroundClientCall, f1, intFlag, median, parseFlags, printReport, quantile, runMain, systemInfo, table, timeCtr, which } from "./common";
+import { CRIU_DONE, captureLibraryRestoreLogs, criuRestoreMs, readCtrRestoreLog } from "./criu-log";
+import { f1, intFlag, median, parseFlags, printReport, quantile, runMain, systemInfo, table, timeCtr, which } from "./common";
 
 const TARGET_RATIO = 0.8;
 const TARGET_OVERHEAD_MS = 15;
@@ -52,8 +50,6 @@ const CHECKPOINT_REF = "checkpoint/bench:v1";
 const CTR_TIMEOUT_MS = 120_000;
 /** Teardown: no grace; the restored shell is pid 1 of its namespace and ignores SIGTERM anyway. */
 const TEARDOWN = { graceMs: 0, stopSignal: "SIGKILL" } as const;
-/** CRIU's marker for a completed restore (criu/cr-restore.c). */
-const CRIU_DONE = "Restore finished successfully";
 
 interface Args {
   n: number;
@@ -93,67 +89,15 @@ interface Sample {
 
 // ---- CRIU log -----------------------------------------------------------------------
 
-function restoreLogPath(d: PrivateContainerd, id: string): string {
-  return path.join(d.dir, "state", "io.containerd.runtime.v2.task", d.namespace, id, "work", "restore.log");
-}
-
-/** CRIU's restore time in ms from its log text; see the header for the definition. */
-export function criuRestoreMs(log: string): { ms: number; fallback: boolean } {
-  let last = NaN;
-  let done = NaN;
-  for (const line of log.split("\n")) {
-    const m = /^\((\d+)\.(\d+)\)/.exec(line);
-    if (!m) continue;
-    const ms = Number(m[1]) * 1000 + Number(m[2]) / 10 ** (m[2].length - 3);
-    last = ms;
-    if (line.includes(CRIU_DONE)) done = ms;
-  }
-  return Number.isNaN(done) ? { ms: last, fallback: true } : { ms: done, fallback: false };
-}
-
-/** CRIU's restore time for container `id` on `d`, from its restore.log (NaN and flagged if unreadable). */
+/** CRIU's restore time for ctr's restore of container `id` on `d`, from its restore.log (NaN and flagged if unreadable). */
 export function readCriuMs(d: PrivateContainerd, id: string): { ms: number; fallback: boolean } {
-  try {
-    return criuRestoreMs(fs.readFileSync(restoreLogPath(d, id), "utf8"));
-  } catch {
-    return { ms: NaN, fallback: true };
-  }
+  return criuRestoreMs(readCtrRestoreLog(d.dir, d.namespace, id));
 }
 
-/** Prefix of the CRIU work dir a local restore() makes under os.tmpdir() (provider/restore/criu-log.ts). */
-const LIBRARY_CRIU_DIR_PREFIX = "containerd-restore-criu-";
-
-/** CRIU's restore time from the one library CRIU work dir under `tmp` that holds a restore.log. */
-function readLibraryCriuMs(tmp: string): { ms: number; fallback: boolean } {
-  const dir = fs.readdirSync(tmp).find((name) => name.startsWith(LIBRARY_CRIU_DIR_PREFIX) && fs.existsSync(path.join(tmp, name, "restore.log")));
-  if (!dir) return { ms: NaN, fallback: true };
-  return criuRestoreMs(fs.readFileSync(path.join(tmp, dir, "restore.log"), "utf8"));
-}
-
-/**
- * Captures CRIU's time of this process's library restores. A local restore()
- * gives CRIU a work dir of its own under os.tmpdir() and removes it before
- * returning, so restore.log is read when tasks.Start returns
- * (aroundClientCall), from a TMPDIR made private to this
- * process here (other processes' restores never land in it). Returns a
- * function that hands out the last capture, once.
- */
+/** CRIU's time of this process's library restores (captureLibraryRestoreLogs): a function handing out the last one, once. */
 export function captureLibraryCriuLogs(): () => { ms: number; fallback: boolean } {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-criu-"));
-  process.env.TMPDIR = tmp;
-  process.once("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
-  const none = { ms: NaN, fallback: true };
-  let last = none;
-  aroundClientCall(async (method, args, next) => {
-    const reply = await next(args);
-    if (method === "tasks.Start") last = readLibraryCriuMs(tmp);
-    return reply;
-  });
-  return () => {
-    const taken = last;
-    last = none;
-    return taken;
-  };
+  const take = captureLibraryRestoreLogs();
+  return () => criuRestoreMs(take());
 }
 
 // ---- the two paths ------------------------------------------------------------------
@@ -231,13 +175,13 @@ function libraryBreakdown(samples: Sample[]): Array<{ phase: string; medianMs: n
   };
   for (const s of samples) {
     add("planRestore", s.planMs!);
-    let stepsTotal = 0;
     for (const st of s.steps!) {
       add(st.step, st.ms);
-      stepsTotal += st.ms;
       if (st.step === "start-task") add("  start-task − CRIU", st.ms - s.criuMs);
     }
-    add("restore() bookkeeping", s.wallMs - s.planMs! - stepsTotal);
+    // Steps overlap (the container record alongside the snapshot, the lease release alongside
+    // create-task), so their sum is not a span: what restore() spends outside create/start-task is.
+    add("restore() outside create/start-task", libraryOwnMs(s) - s.planMs!);
     add(LIBRARY_OWN, libraryOwnMs(s));
   }
   return [...phases].map(([phase, v]) => ({ phase, medianMs: median(v), p90Ms: quantile(v, 0.9) }));
