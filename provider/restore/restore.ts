@@ -127,9 +127,9 @@ function planBlobs(plan: RestorePlan, options: ResolvedRestoreOptions): { rwLaye
 }
 
 /**
- * Restores `plan` as container `options.id`: under a lease, prepare snapshot →
- * apply rw, and alongside them create container (and, for a live restore on a
- * local daemon, prepare CRIU snapshot → unpack CRIU image); then create task →
+ * Restores `plan` as container `options.id`: under a lease, prepare snapshot and
+ * alongside it create container, then apply rw (and, for a live restore on a
+ * local daemon, prepare CRIU snapshot, then apply rw alongside unpack CRIU image); then create task →
  * start task, while the lease is released (or, with a CRIU snapshot, then the
  * lease is released and the CRIU snapshot removed). On failure at any step,
  * every completed step is undone, and one RestoreError names the step, keeps
@@ -158,21 +158,22 @@ export async function restore(client: ContainerdClient, plan: RestorePlan, optio
     // container's. The record names its snapshot by key and does not need it to exist
     // yet, so they are made side by side.
     const prepare = async (leased: Transaction) => {
-      const [snapshot, , criuDir] = await leased.concurrently([
-        async () => {
-          const prepared = await leased.run(prepareSnapshot, { snapshotter: plan.snapshotter, key: id, parent: plan.snapshotParent });
-          if (rwLayer) await leased.run(applyRwLayer, { layer: rwLayer, mounts: prepared.mounts });
-          return prepared;
-        },
+      const [snapshot] = await leased.concurrently([
+        () => leased.run(prepareSnapshot, { snapshotter: plan.snapshotter, key: id, parent: plan.snapshotParent }),
         () => leased.run(createContainer, { container: containerRecord(plan, resolved, client.namespace) }),
+      ] as const);
+      // Not side by side with another call: containerd's overlayfs renames a new snapshot's dir
+      // before it commits, so a daemon killed mid-Prepare leaves a dir that fails later Prepares.
+      const criu = criuSnapshot ? await leased.run(prepareCriuSnapshot, criuSnapshot) : undefined;
+      await leased.concurrently([
         async () => {
-          if (!criuSnapshot || !criuImage) return undefined;
-          const { mounts, dir } = await leased.run(prepareCriuSnapshot, criuSnapshot);
-          if (dir !== undefined) await leased.run(unpackCriuImage, { image: criuImage, mounts });
-          return dir;
+          if (rwLayer) await leased.run(applyRwLayer, { layer: rwLayer, mounts: snapshot.mounts });
+        },
+        async () => {
+          if (criu?.dir !== undefined && criuImage) await leased.run(unpackCriuImage, { image: criuImage, mounts: criu.mounts });
         },
       ] as const);
-      return { rootfs: snapshot.mounts, criuDir };
+      return { rootfs: snapshot.mounts, criuDir: criu?.dir };
     };
     const runTask = async (rootfs: Mount[], criuImagePath?: string) => {
       workDir = await criuWorkDir;

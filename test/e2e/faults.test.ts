@@ -119,9 +119,9 @@ interface KillPoint {
   when: FaultMoment;
   what: string;
   /**
-   * What the killed restore leaves on the daemon. `criu snapshot?`: the CRIU
-   * snapshot, prepared side by side with the container's, may or may not have
-   * been made before the kill.
+   * What the killed restore leaves on the daemon. A kind ending in `?` may or
+   * may not be there: the container record is made side by side with the
+   * container's snapshot, the rw layer with the CRIU image.
    */
   debris: string[];
   /** A fixed container name. */
@@ -132,7 +132,7 @@ interface KillPoint {
 
 const KILL_POINTS: KillPoint[] = [
   { step: "create-lease", when: "after-response", what: "after the lease is created", debris: ["lease"] },
-  { step: "prepare-snapshot", when: "after-response", what: "after the snapshot is prepared", debris: ["lease", "snapshot", "criu snapshot?"] },
+  { step: "prepare-snapshot", when: "after-response", what: "after the snapshot is prepared", debris: ["lease", "snapshot", "container?"] },
   // A fixed name: the replacement deletes first and restores under the same id, so the
   // debris (a snapshot with that key) must really be gone before it prepares its own.
   // And a refresh first: no container to read, but the failed record must stay.
@@ -140,13 +140,13 @@ const KILL_POINTS: KillPoint[] = [
     step: "prepare-snapshot",
     when: "after-response",
     what: "after the snapshot is prepared, fixed name, refresh before up",
-    debris: ["lease", "snapshot", "criu snapshot?"],
+    debris: ["lease", "snapshot", "container?"],
     name: "app-fixed",
     refreshFirst: true,
   },
   // Diff/Apply: the rw layer's or the CRIU image's, whichever answers first.
-  { step: "apply-rw-layer", when: "after-response", what: "after the rw layer (or CRIU image) is applied", debris: ["lease", "snapshot", "criu snapshot?"] },
-  { step: "create-container", when: "after-response", what: "after the container record is created", debris: ["lease", "snapshot", "container", "criu snapshot?"] },
+  { step: "apply-rw-layer", when: "after-response", what: "after the rw layer (or CRIU image) is applied", debris: ["lease", "snapshot", "container", "criu snapshot"] },
+  { step: "create-container", when: "after-response", what: "after the container record is created", debris: ["lease", "snapshot?", "container"] },
   // The task is created (pid 0, shim running): the same state as a kill after Tasks/Create. A live
   // restore holds its lease until start, for the CRIU snapshot: both are left.
   {
@@ -171,22 +171,25 @@ async function debrisOnDaemon(): Promise<string[]> {
     .sort();
 }
 
-/** The inventory lines of a dead restore's debris of container `id`. */
-function expectedDebris(id: string, kinds: string[]): string[] {
-  const line = (kind: string) => {
-    if (kind === "lease") return `+ lease containerd-restore.restore.${id}.*`;
-    if (kind === "snapshot") return `+ snapshot(overlayfs) ${id} Active`;
-    if (kind.startsWith("criu snapshot")) return `+ snapshot(overlayfs) containerd-restore.criu.${id}.* Active`;
-    if (kind === "container") return `+ container ${id}`;
-    return `+ task ${id} ${kind.split(" ")[1]}`;
-  };
-  return kinds.filter((kind) => kind !== "criu snapshot?").map(line).sort();
+/** The inventory line of one kind of a dead restore's debris of container `id` (`?` of an optional kind dropped). */
+function debrisLine(id: string, kind: string): string {
+  const name = kind.replace(/\?$/, "");
+  if (name === "lease") return `+ lease containerd-restore.restore.${id}.*`;
+  if (name === "snapshot") return `+ snapshot(overlayfs) ${id} Active`;
+  if (name === "criu snapshot") return `+ snapshot(overlayfs) containerd-restore.criu.${id}.* Active`;
+  if (name === "container") return `+ container ${id}`;
+  return `+ task ${id} ${name.split(" ")[1]}`;
 }
 
-/** `debris` without a CRIU snapshot of `id` when `kinds` say it may or may not be there. */
+/** The inventory lines of a dead restore's debris of container `id`, the optional kinds left out. */
+function expectedDebris(id: string, kinds: string[]): string[] {
+  return kinds.filter((kind) => !kind.endsWith("?")).map((kind) => debrisLine(id, kind)).sort();
+}
+
+/** `debris` without the lines of the optional kinds (there or not). */
 function withoutOptional(debris: string[], id: string, kinds: string[]): string[] {
-  if (!kinds.includes("criu snapshot?")) return debris;
-  return debris.filter((line) => !line.startsWith(`+ snapshot(overlayfs) containerd-restore.criu.${id}.`));
+  const optional = new Set(kinds.filter((kind) => kind.endsWith("?")).map((kind) => debrisLine(id, kind)));
+  return debris.filter((line) => !optional.has(line));
 }
 
 for (const point of KILL_POINTS) {
@@ -258,8 +261,12 @@ test("daemon restarted as Diff/Apply arrives: the restore fails, undo finishes o
   });
   const { message } = await failsFast(() => s.stack.up());
   await firedWithin(fired, 5_000, "apply-rw-layer");
-  // The first Diff/Apply to arrive is the rw layer's or the CRIU image's (unpacked side by side).
-  assert.match(message, new RegExp(`(apply-rw-layer|unpack-criu-image): cannot reach containerd at ${escape(proxy.address)}`));
+  // The first Diff/Apply to arrive is the rw layer's or the CRIU image's (unpacked side by side); the
+  // other, when already in flight, dies with the daemon.
+  assert.match(
+    message,
+    new RegExp(`(apply-rw-layer|unpack-criu-image): (cannot reach containerd at ${escape(proxy.address)}|diff\\.Apply: Received RST_STREAM)`),
+  );
   assert.doesNotMatch(message, /cleanup also failed/);
   assert.equal(await resourceState(), undefined, "nothing recorded");
   await assertInventoryUnchanged(d, baseline, "after the failed up: undo removed the snapshot and the lease");
