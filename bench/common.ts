@@ -1,12 +1,14 @@
 /**
  * Helpers the benchmarks share: argument parsing, statistics, number
  * formatting, the result table and the --json switch, tool look-up and
- * versions, timing a spawned command, and the entry point's error handling.
+ * versions, timing a spawned command (optionally under GNU time, for peak RSS
+ * and CPU), and the entry point's error handling.
  */
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { ContainerdClient } from "../provider/containerd";
 
 // ---- arguments ----------------------------------------------------------------------
 
@@ -155,6 +157,51 @@ export async function timeCtr(ctr: string, args: string[], timeoutMs: number): P
   const r = await timeSpawn(ctr, args, timeoutMs);
   if (r.code !== 0) throw new Error(`ctr ${args.join(" ")} failed (${r.code ?? r.signal}): ${r.stderr.trim()}`);
   return r.wallMs;
+}
+
+/** Marks the records `underGnuTime` makes /usr/bin/time write to stderr. */
+const TIME_MARK = "@@bench-time";
+
+/** A command's wall time and the /usr/bin/time records of the processes it ran under {@link underGnuTime}. */
+export interface TimedRun {
+  wallMs: number;
+  /** Per process under /usr/bin/time: peak RSS (KiB) and CPU (ms), in command order. */
+  procs: Array<{ name: string; maxRssKiB: number; cpuMs: number }>;
+}
+
+/** `argv` run under GNU time, which writes a marked record (`name`, peak RSS, user and system CPU) to stderr. */
+export const underGnuTime = (name: string, argv: string[]): string[] => ["/usr/bin/time", "-f", `${TIME_MARK} ${name} %M %U %S`, ...argv];
+
+/** Runs `cmd args`, resolves wall time (spawn → exit) and the /usr/bin/time records from stderr; rejects on a non-zero exit. */
+export async function timeCommand(cmd: string, args: string[], timeoutMs: number): Promise<TimedRun> {
+  const { wallMs, code, signal, stderr } = await timeSpawn(cmd, args, timeoutMs);
+  const procs: TimedRun["procs"] = [];
+  const rest: string[] = [];
+  for (const line of stderr.split("\n")) {
+    const m = new RegExp(`^${TIME_MARK} (\\S+) (\\d+) ([\\d.]+) ([\\d.]+)$`).exec(line.trim());
+    if (m) procs.push({ name: m[1], maxRssKiB: Number(m[2]), cpuMs: (Number(m[3]) + Number(m[4])) * 1000 });
+    else if (line.trim() !== "") rest.push(line);
+  }
+  if (code === 0) return { wallMs, procs };
+  throw new Error(`${cmd} ${args.join(" ")} failed (${code ?? signal}): ${rest.join("\n").trim()}`);
+}
+
+// ---- containerd calls --------------------------------------------------------------
+
+/** The rest of a wrapped call: ContainerdClient.prototype.call with these arguments (request first). */
+export type NextCall = (args: unknown[]) => Promise<unknown>;
+
+/**
+ * Wraps ContainerdClient.prototype.call for every client of this process:
+ * `around(method, args, next)` answers each call, `next(args)` makes it.
+ * For benchmarks that watch or alter single RPCs without touching provider/.
+ */
+export function aroundClientCall(around: (method: string, args: unknown[], next: NextCall) => Promise<unknown>): void {
+  const proto = ContainerdClient.prototype as unknown as { call: (this: unknown, method: string, ...args: unknown[]) => Promise<unknown> };
+  const original = proto.call;
+  proto.call = function (this: unknown, method: string, ...args: unknown[]): Promise<unknown> {
+    return around(method, args, (a) => original.call(this, method, ...a));
+  };
 }
 
 // ---- entry point -------------------------------------------------------------------

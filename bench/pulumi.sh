@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Pulumi benchmark: `pulumi up` / `pulumi preview` of RestoredContainers vs ctr
-# and an empty stack, see bench/pulumi.ts.
-#   bash bench/pulumi.sh [--n 20] [--up-rounds 3] [--preview-rounds 5] [--json]
+# Pulumi benchmark: up / preview / destroy of RestoredContainers vs a shell-out
+# dynamic provider vs raw ctr, through the CLI and the Automation API, see
+# bench/pulumi.ts.
+#   bash bench/pulumi.sh [--ns 1,10,20,50] [--rounds 2] [--drivers cli,automation] [--json] [--out FILE]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh >/dev/null

@@ -1,75 +1,109 @@
 /**
- * Pulumi benchmark: the RestoredContainer dynamic provider driven by the real
- * Pulumi engine (Automation API, inline program, local file:// backend) on one
- * private containerd and one checkpoint, against baselines measured in the same
- * run.
+ * Pulumi benchmark: N RestoredContainers against N containers of a plain
+ * shell-out dynamic provider (bench/shell-provider.ts: execFile of `ctr
+ * containers restore` / `ctr tasks kill`, `tasks rm`, `containers rm`, what a
+ * team would write without this project) and against N raw `ctr` restores, on
+ * one private containerd and one checkpoint, all in one run.
  *
- *   bash bench/pulumi.sh [--n 20] [--up-rounds 3] [--preview-rounds 5] [--json]
+ *   bash bench/pulumi.sh [--ns 1,10,20,50] [--rounds 2] [--drivers cli,automation] [--json] [--out FILE]
  *
- * 1. up: wall time of `stack.up()` (engine start-up, the inline program, the
- *    dynamic provider plugin, check/create of N RestoredContainers, and the
- *    Automation API's `stack output` + `stack history` calls that `up()` makes
- *    afterwards) against N `ctr -a SOCK -n NS containers restore --rw --live ID
- *    REF` processes, at most P at a time, P = min(N, Pulumi's default
- *    `--parallel`, read from `pulumi up --help`: GOMAXPROCS × 4, or
- *    $PULUMI_PARALLEL). The ctr wall time runs from the first spawn to the last
- *    exit. Rounds are interleaved up, ctr, up, ctr…; between rounds the stack is
- *    destroyed and the ctr containers are torn down with the library's teardown
- *    (and ctr's leftover stdio fifo dirs in /run/containerd/fifo removed), both
- *    untimed. Target: median(up) / median(ctr) ≤ 1.5.
- * 2. preview: after an up, `stack.preview()` of the unchanged N-resource stack
- *    against `stack.preview()` of a second stack with an empty program on the
- *    same backend (brought up once, so it has a state too), interleaved.
- *    Per-resource cost = (median N-stack − median empty) / N. Target ≤ 25 ms.
+ * Drivers, both with the local file:// backend and the same Pulumi CLI:
+ * - cli: a project directory made like the CLI tests' (test/cli/project.ts:
+ *   this package from `npm pack`, @pulumi/pulumi at the repo's dev version so
+ *   both drivers run the same SDK, TypeScript program, the pulumi-language-nodejs
+ *   host); the program reads `kind` and `n` from stack config, one stack per
+ *   kind and N. Each op is one `pulumi` process, timed from spawn to exit:
+ *   `pulumi up --yes --skip-preview`, `pulumi preview --expect-no-changes`,
+ *   `pulumi destroy --yes --skip-preview`. (`--skip-preview` because that is
+ *   what the Automation API's up/destroy run; a plain `pulumi up --yes` runs a
+ *   preview first and costs about one extra preview figure.)
+ * - automation: the Automation API, inline program (`stack.up()`, which also
+ *   runs `stack output` and `stack history` afterwards, `stack.preview()`,
+ *   `stack.destroy()`), the dynamic provider run from the repo root.
  *
- * The resources use stopSignal SIGKILL and stopTimeoutSeconds 0 (the restored
- * shell is pid 1 of its namespace and ignores SIGTERM), so destroy is quick;
- * neither is timed anyway. The exit status is 0 whether targets pass or miss
- * (a measurement, not a test). `--json` prints JSON on stdout (the table then
- * goes to stderr). Everything is cleaned up at the end, also on error: the
- * stack is destroyed, both stacks removed, the temp dir deleted, the daemon
- * stopped.
+ * Kinds: `restored-container`, `shell-out`, `ctr` (N × ctrRestore at most P at
+ * a time for "up", N × ctrRemove at most P at a time for "destroy": the same
+ * ctr commands as the shell-out provider, from this process) and `empty` (the
+ * same program with n = 0, brought up once: the preview baseline). P is
+ * Pulumi's default `--parallel` (GOMAXPROCS × 4, read from `pulumi up --help`),
+ * which both drivers use as they are not given one.
+ *
+ * For each N, R rounds; in each round, for each driver, for each kind (the
+ * order rotates each round so drift hits all): up, then (not ctr) preview of
+ * the unchanged stack, then destroy; then a preview of the empty stack. Checks,
+ * untimed: after up the daemon holds exactly N containers, all RUNNING; a
+ * preview changes nothing (no changes reported, the same containers); after
+ * destroy the daemon holds none (ctr's stdio fifo dirs are removed then). A
+ * failed check aborts the run, so a broken path cannot report a figure.
+ *
+ * Ratios: up RestoredContainer / shell-out (median wall, target ≤ 0.8 at N=20)
+ * and preview per resource through the CLI = (median N-stack preview − median
+ * empty preview) / N (target ≤ 25 ms). The exit status is 0 whether targets
+ * pass or miss (a measurement, not a test). `--json` prints the results JSON
+ * on stdout (the table goes to stderr), `--out FILE` writes it to FILE.
+ * Everything is cleaned up at the end, also on error: the daemon stopped
+ * (which removes every task and container left), the project and temp dirs
+ * (every stack's state) deleted, ctr's fifo dirs removed.
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand, type PulumiFn, type Stack } from "@pulumi/pulumi/automation";
-import { connect, teardown, type ContainerdClient } from "../provider/index";
 import { RestoredContainer } from "../sdk";
-import { fifoDirs, importBaseImage, makeCheckpoint, parseTable, removeCtrFifos, startContainerd, type PrivateContainerd } from "../test/harness/index";
-import { f0, f1, intFlag, median, parseFlags, printReport, runMain, systemInfo, table, timeCtr, which } from "./common";
+import { fifoDirs, importBaseImage, makeCheckpoint, parseTable, removeCtrFifos, startContainerd, type Checkpoint, type PrivateContainerd } from "../test/harness/index";
+import { DEV_PULUMI, REPO_ROOT, newCliProject, type CliProject } from "../test/cli/project";
+import { f0, f1, intFlag, median, parseFlags, printReport, runMain, systemInfo, table, which } from "./common";
+import { ShellContainer, ctrRemove, ctrRestore, type ShellContainerInputs } from "./shell-provider";
 
-const TARGET_UP_RATIO = 1.5;
+const TARGET_UP_RATIO = 0.8;
+const TARGET_UP_RATIO_N = 20;
 const TARGET_PREVIEW_MS_PER_RESOURCE = 25;
 const CHECKPOINT_REF = "checkpoint/bench:v1";
-const CTR_TIMEOUT_MS = 120_000;
 const PROJECT = "restore-bench";
-/** The repo root (dist/bench/ → ../..): the dynamic provider runs there and finds @pulumi/pulumi. */
-const REPO_ROOT = path.resolve(__dirname, "..", "..");
-const TEARDOWN = { graceMs: 0, stopSignal: "SIGKILL" } as const;
+
+type DriverName = "cli" | "automation";
+type Kind = "restored-container" | "shell-out" | "ctr" | "empty";
+type Op = "up" | "preview" | "destroy";
+/** The kinds a round runs up/preview/destroy for (empty is only previewed). */
+const KINDS = ["restored-container", "shell-out", "ctr"] as const satisfies readonly Kind[];
+export type StackKind = Exclude<Kind, "ctr">;
 
 interface Args {
-  n: number;
-  upRounds: number;
-  previewRounds: number;
+  ns: number[];
+  rounds: number;
+  drivers: DriverName[];
   json: boolean;
+  out: string | undefined;
 }
 
-const USAGE = `usage: node dist/bench/pulumi.js [--n N] [--up-rounds R] [--preview-rounds R] [--json]
-  --n N                RestoredContainers in the stack / ctr restores per round (default 20)
-  --up-rounds R        timed rounds of up and of ctr, interleaved (default 3)
-  --preview-rounds R   timed rounds of preview, N-stack and empty stack interleaved (default 5)
-  --json               print the results as JSON on stdout (the table goes to stderr)`;
+const USAGE = `usage: node dist/bench/pulumi.js [--ns 1,10,20,50] [--rounds R] [--drivers cli,automation] [--json] [--out FILE]
+  --ns LIST        resources per stack / ctr restores per round, comma-separated (default 1,10,20,50)
+  --rounds R       timed rounds per N (default 2)
+  --drivers LIST   cli, automation or both (default cli,automation)
+  --json           print the results as JSON on stdout (the table goes to stderr)
+  --out FILE       also write the results JSON to FILE`;
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { n: 20, upRounds: 3, previewRounds: 5, json: false };
+  const args: Args = { ns: [1, 10, 20, 50], rounds: 2, drivers: ["cli", "automation"], json: false, out: undefined };
+  const list = (flag: string, value: string | undefined): string[] => {
+    const items = (value ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+    if (items.length === 0) throw new Error(`${flag} needs a comma-separated list\n${USAGE}`);
+    return items;
+  };
   parseFlags(argv, USAGE, (flag, value) => {
-    if (flag === "--n" || flag === "-n") args.n = intFlag("--n", value(), 1, USAGE);
-    else if (flag === "--up-rounds") args.upRounds = intFlag("--up-rounds", value(), 1, USAGE);
-    else if (flag === "--preview-rounds") args.previewRounds = intFlag("--preview-rounds", value(), 1, USAGE);
-    else if (flag === "--json") args.json = true;
-    else return false;
+    if (flag === "--ns") args.ns = list(flag, value()).map((s) => intFlag(flag, s, 1, USAGE));
+    else if (flag === "--rounds") args.rounds = intFlag(flag, value(), 1, USAGE);
+    else if (flag === "--drivers") {
+      args.drivers = list(flag, value()).map((s) => {
+        if (s !== "cli" && s !== "automation") throw new Error(`--drivers: unknown driver ${s}\n${USAGE}`);
+        return s;
+      });
+    } else if (flag === "--json") args.json = true;
+    else if (flag === "--out") {
+      args.out = value();
+      if (!args.out) throw new Error(`--out needs a file\n${USAGE}`);
+    } else return false;
     return true;
   });
   return args;
@@ -77,305 +111,368 @@ function parseArgs(argv: string[]): Args {
 
 const log = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);
 
-// ---- Pulumi stacks ----------------------------------------------------------------------
+// ---- what the stacks declare ------------------------------------------------------------
 
-/** Both stacks share this: one backend, one PULUMI_HOME, one temp dir. */
-interface Backend {
-  dir: string;
-  pulumiCommand: PulumiCommand;
-  envVars: Record<string, string>;
+/** Where the containers go: the stack config of every stack (plus `kind` and `n`). */
+export interface Target {
+  address: string;
+  socket: string;
+  namespace: string;
+  checkpoint: string;
+  ctr: string;
 }
 
-function stackEnv(dir: string): Record<string, string> {
+/** Imports busybox into `d`, checkpoints the counter as {@link CHECKPOINT_REF}: where the stacks restore. */
+export async function benchTarget(d: PrivateContainerd): Promise<{ checkpoint: Checkpoint; target: Target }> {
+  const checkpoint = await makeCheckpoint(d, { ref: CHECKPOINT_REF, image: await importBaseImage(d) });
+  return { checkpoint, target: { address: d.address, socket: d.socket, namespace: d.namespace, checkpoint: CHECKPOINT_REF, ctr: which("ctr") } };
+}
+
+/** Resource names c00, c01, …; the shell-out container ids are `<stack>-<name>`. */
+const resourceNames = (n: number): string[] => Array.from({ length: n }, (_, i) => `c${String(i).padStart(2, "0")}`);
+
+/** The CLI project's program: the same resources as {@link inlineProgram}, from stack config. */
+const CLI_PROGRAM = `import * as pulumi from "@pulumi/pulumi";
+import { RestoredContainer } from "pulumi-containerd-restore";
+import { ShellContainer } from "./shell-provider";
+
+const config = new pulumi.Config();
+const kind = config.require("kind");
+const names = Array.from({ length: config.requireNumber("n") }, (_, i) => \`c\${String(i).padStart(2, "0")}\`);
+const [address, socket, namespace, checkpoint, ctr] = ["address", "socket", "namespace", "checkpoint", "ctr"].map((k) => config.require(k));
+export const ids = names.map((name) =>
+  kind === "restored-container"
+    ? new RestoredContainer(name, { checkpoint, address, namespace, stopSignal: "SIGKILL", stopTimeoutSeconds: 0 }).containerId
+    : new ShellContainer(name, { socket, namespace, checkpoint, ctr, containerId: \`\${pulumi.getStack()}-\${name}\` }).containerId,
+);
+`;
+
+function inlineProgram(kind: StackKind, n: number, stackName: string, t: Target): PulumiFn {
+  return async () => ({
+    ids: resourceNames(kind === "empty" ? 0 : n).map((name) =>
+      kind === "restored-container"
+        ? new RestoredContainer(name, { checkpoint: t.checkpoint, address: t.address, namespace: t.namespace, stopSignal: "SIGKILL", stopTimeoutSeconds: 0 }).containerId
+        : new ShellContainer(name, { socket: t.socket, namespace: t.namespace, checkpoint: t.checkpoint, ctr: t.ctr, containerId: `${stackName}-${name}` }).containerId,
+    ),
+  });
+}
+
+// ---- drivers ----------------------------------------------------------------------------
+
+/** One stack of a driver: each op resolves once the op succeeded (and, for preview, changed nothing). */
+interface BenchStack {
+  readonly name: string;
+  up(): Promise<void>;
+  preview(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+interface Driver {
+  readonly name: DriverName;
+  /** @pulumi/pulumi the program and the dynamic providers run. */
+  readonly sdkVersion: string;
+  stack(kind: StackKind, n: number): Promise<BenchStack>;
+  close(): Promise<void>;
+}
+
+const stackName = (kind: StackKind, n: number): string => (kind === "empty" ? "empty" : `${kind === "restored-container" ? "rc" : "sh"}-${n}`);
+
+/** The CLI project: the program {@link CLI_PROGRAM} and a copy of bench/shell-provider.ts next to it, made like the CLI tests'. */
+export async function newBenchProject(): Promise<CliProject> {
+  const p = await newCliProject("restore-counter", { pulumiVersion: DEV_PULUMI, program: CLI_PROGRAM });
+  fs.copyFileSync(path.join(REPO_ROOT, "bench", "shell-provider.ts"), path.join(p.dir, "shell-provider.ts"));
+  return p;
+}
+
+/** `pulumi stack init` of the stack for `kind` and `n` in the CLI project, and its config; returns its name. */
+export async function initCliStack(p: CliProject, kind: StackKind, n: number, t: Target): Promise<string> {
+  const name = stackName(kind, n);
+  await p.pulumi(["stack", "init", name]);
+  const config = { kind, n: String(kind === "empty" ? 0 : n), ...t };
+  await p.pulumi(["config", "set-all", "--stack", name, ...Object.entries(config).flatMap(([k, v]) => ["--plaintext", `${k}=${v}`])]);
+  return name;
+}
+
+/** The CLI driver: one project directory, one stack per kind and N, `pulumi … --stack S` for each op. */
+async function cliDriver(t: Target): Promise<Driver> {
+  const p = await newBenchProject();
   return {
-    PULUMI_CONFIG_PASSPHRASE: "bench",
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    PULUMI_HOME: path.join(dir, "home"),
-    // The dynamic provider runs on the first `node` on PATH: make it this Node (24).
-    PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`,
+    name: "cli",
+    sdkVersion: p.pulumiVersion,
+    async stack(kind, n) {
+      const name = await initCliStack(p, kind, n, t);
+      return {
+        name,
+        up: async () => void (await p.pulumi(["up", "--yes", "--skip-preview", "--stack", name])),
+        preview: async () => void (await p.pulumi(["preview", "--expect-no-changes", "--stack", name])),
+        destroy: async () => void (await p.pulumi(["destroy", "--yes", "--skip-preview", "--stack", name])),
+      };
+    },
+    close: () => p.remove(),
   };
 }
 
-async function newBackend(): Promise<Backend> {
+/** The Automation API driver: inline programs, workspaces in a temp dir, the dynamic providers run from the repo root. */
+async function automationDriver(t: Target): Promise<Driver> {
   const bin = process.env.PULUMI_CLI_BIN;
   if (!bin) throw new Error("PULUMI_CLI_BIN is not set: run through bench/pulumi.sh (or `. .cache/env.sh`)");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-bench-"));
   fs.mkdirSync(path.join(dir, "state"));
   const pulumiCommand = await PulumiCommand.get({ root: path.dirname(path.dirname(bin)), skipVersionCheck: false });
-  return { dir, pulumiCommand, envVars: stackEnv(dir) };
-}
-
-async function newStack(b: Backend, stackName: string, program: PulumiFn): Promise<Stack> {
-  const workDir = path.join(b.dir, `ws-${stackName}`);
-  fs.mkdirSync(workDir);
-  const { PULUMI_HOME, ...envVars } = b.envVars;
-  return LocalWorkspace.createStack(
-    { stackName, projectName: PROJECT, program },
-    {
-      workDir,
-      pulumiCommand: b.pulumiCommand,
-      pulumiHome: PULUMI_HOME,
-      projectSettings: {
-        name: PROJECT,
-        runtime: "nodejs",
-        main: REPO_ROOT,
-        backend: { url: `file://${path.join(b.dir, "state")}` },
-      },
-      envVars,
+  const sdkVersion = (JSON.parse(fs.readFileSync(require.resolve("@pulumi/pulumi/package.json"), "utf8")) as { version: string }).version;
+  const envVars = {
+    PULUMI_CONFIG_PASSPHRASE: "bench",
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    // The dynamic provider runs on the first `node` on PATH: make it this Node (24).
+    PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`,
+  };
+  return {
+    name: "automation",
+    sdkVersion,
+    async stack(kind, n) {
+      const name = stackName(kind, n);
+      const workDir = path.join(dir, `ws-${name}`);
+      fs.mkdirSync(workDir);
+      const stack: Stack = await LocalWorkspace.createStack(
+        { stackName: name, projectName: PROJECT, program: inlineProgram(kind, n, name, t) },
+        {
+          workDir,
+          pulumiCommand,
+          pulumiHome: path.join(dir, "home"),
+          projectSettings: { name: PROJECT, runtime: "nodejs", main: REPO_ROOT, backend: { url: `file://${path.join(dir, "state")}` } },
+          envVars,
+        },
+      );
+      return {
+        name,
+        async up() {
+          const r = await stack.up();
+          if (r.summary.result !== "succeeded") throw new Error(`automation up of ${name}: ${r.summary.result}`);
+        },
+        async preview() {
+          const p = await stack.preview();
+          const changes = Object.entries(p.changeSummary).filter(([op, count]) => op !== "same" && (count ?? 0) > 0);
+          if (changes.length > 0) throw new Error(`automation preview of ${name} is not a no-op: ${JSON.stringify(p.changeSummary)}`);
+        },
+        destroy: async () => void (await stack.destroy()),
+      };
     },
-  );
+    close: async () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 /** Pulumi's default `--parallel` as the CLI reports it (`(default N)` in `pulumi up --help`). */
-function pulumiDefaultParallel(b: Backend): number {
-  const help = execFileSync(process.env.PULUMI_CLI_BIN!, ["up", "--help"], {
-    encoding: "utf8",
-    env: { ...process.env, ...b.envVars },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+function pulumiDefaultParallel(): number {
+  const help = execFileSync(process.env.PULUMI_CLI_BIN!, ["up", "--help"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   const m = /--parallel\b[^\n]*\(default (\d+)\)/.exec(help);
   if (!m) throw new Error(`could not find the --parallel default in \`pulumi up --help\`:\n${help}`);
   return Number(m[1]);
 }
 
-// ---- ctr baseline -----------------------------------------------------------------------
+// ---- raw ctr ------------------------------------------------------------------------------
 
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
+/** Runs `fn` over `items` with at most `limit` in flight; rejects with the first failure once all in flight are done. */
+async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failed: unknown;
   const worker = async (): Promise<void> => {
     while (next < items.length && failed === undefined) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i]);
-      } catch (err) {
-        failed ??= err;
-      }
+      const item = items[next++];
+      await fn(item).catch((err: unknown) => void (failed ??= err));
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failed !== undefined) throw failed;
-  return results;
 }
 
-interface CtrRound {
-  wallMs: number;
-  /** Each ctr process's own wall time. */
-  perProcessMs: number[];
+// ---- checks -------------------------------------------------------------------------------
+
+async function containers(d: PrivateContainerd): Promise<string[]> {
+  return (await d.ctr(["containers", "ls", "-q"])).split("\n").map((s) => s.trim()).filter((s) => s !== "").sort();
 }
 
-async function ctrRound(d: PrivateContainerd, client: ContainerdClient, ctr: string, ids: string[], parallel: number): Promise<CtrRound> {
-  const before = fifoDirs();
-  try {
-    const t0 = performance.now();
-    const perProcessMs = await pool(ids, parallel, (id) =>
-      timeCtr(ctr, ["-a", d.socket, "-n", d.namespace, "containers", "restore", "--rw", "--live", id, CHECKPOINT_REF], CTR_TIMEOUT_MS),
-    );
-    const wallMs = performance.now() - t0;
-    await assertRunning(d, ids, "after the ctr restores");
-    return { wallMs, perProcessMs };
-  } finally {
-    // ctr's restores carry none of this project's labels: teardown refuses them without force.
-    await Promise.all(ids.map((id) => teardown(client, id, { ...TEARDOWN, force: true }).catch(() => undefined)));
-    removeCtrFifos(before, ids);
+/** The daemon holds exactly `n` containers, each with a RUNNING task; returns their ids. */
+async function assertRunning(d: PrivateContainerd, n: number, when: string): Promise<string[]> {
+  const ids = await containers(d);
+  const tasks = new Map(parseTable(await d.ctr(["tasks", "ls"])).map((r) => [r[0], r[2]]));
+  const bad = ids.filter((id) => tasks.get(id) !== "RUNNING");
+  if (ids.length !== n || bad.length > 0) {
+    throw new Error(`${when}: expected ${n} RUNNING containers, the daemon has ${ids.length}: ${ids.map((id) => `${id}=${tasks.get(id) ?? "no task"}`).join(", ")}`);
+  }
+  return ids;
+}
+
+async function assertEmpty(d: PrivateContainerd, when: string): Promise<void> {
+  const left = await containers(d);
+  if (left.length > 0) throw new Error(`${when}: the daemon still has ${left.length} container(s): ${left.join(", ")}`);
+}
+
+// ---- results ------------------------------------------------------------------------------
+
+export interface BenchResult {
+  driver: DriverName;
+  n: number;
+  kind: Kind;
+  op: Op;
+  medianMs: number;
+  roundsMs: number[];
+}
+
+class Results {
+  readonly rows: BenchResult[] = [];
+
+  add(driver: DriverName, n: number, kind: Kind, op: Op, ms: number): void {
+    let row = this.rows.find((r) => r.driver === driver && r.n === n && r.kind === kind && r.op === op);
+    if (!row) this.rows.push((row = { driver, n, kind, op, medianMs: NaN, roundsMs: [] }));
+    row.roundsMs.push(ms);
+    row.medianMs = median(row.roundsMs);
+  }
+
+  median(driver: DriverName, n: number, kind: Kind, op: Op): number {
+    return this.rows.find((r) => r.driver === driver && r.n === n && r.kind === kind && r.op === op)?.medianMs ?? NaN;
   }
 }
 
-// ---- checks -----------------------------------------------------------------------------
-
-async function runningTasks(d: PrivateContainerd): Promise<Map<string, string>> {
-  return new Map(parseTable(await d.ctr(["tasks", "ls"])).map((r) => [r[0], r[2]]));
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
 }
 
-async function assertRunning(d: PrivateContainerd, ids: string[], when: string): Promise<void> {
-  const tasks = await runningTasks(d);
-  const bad = ids.filter((id) => tasks.get(id) !== "RUNNING");
-  if (bad.length > 0) throw new Error(`${when}: ${bad.length} of ${ids.length} containers not RUNNING: ${bad.map((id) => `${id}=${tasks.get(id) ?? "none"}`).join(", ")}`);
-}
-
-async function assertDaemonEmpty(d: PrivateContainerd, when: string): Promise<void> {
-  const containers = (await d.ctr(["containers", "ls", "-q"])).split("\n").filter((s) => s.trim() !== "");
-  if (containers.length > 0) throw new Error(`${when}: the daemon still has ${containers.length} container(s): ${containers.join(", ")}`);
-}
-
-// ---- main -------------------------------------------------------------------------------
-
-interface UpRound {
-  wallMs: number;
-  /** restoreDurationMs of each resource, from the stack outputs. */
-  restoreMs: number[];
-}
+// ---- main ---------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const ctr = which("ctr");
+  const cliBin = process.env.PULUMI_CLI_BIN;
+  if (!cliBin) throw new Error("PULUMI_CLI_BIN is not set: run through bench/pulumi.sh (or `. .cache/env.sh`)");
   const started = new Date();
+  const parallel = pulumiDefaultParallel();
+  const cliVersion = execFileSync(cliBin, ["version"], { encoding: "utf8" }).trim();
   log("starting a private containerd, importing busybox, checkpointing the counter…");
   const d = await startContainerd();
-  let client: ContainerdClient | undefined;
-  let backend: Backend | undefined;
-  let stack: Stack | undefined;
-  let empty: Stack | undefined;
-  // Last resort on a signal or a crash: the temp dir (state, home, workspaces).
-  const removeDir = (): void => {
-    if (backend) fs.rmSync(backend.dir, { recursive: true, force: true });
-  };
-  process.once("exit", removeDir);
+  const fifosBefore = fifoDirs();
+  /** Every container id ctr made (shell-out and raw ctr), for the fifo dirs ctr leaves. */
+  const ctrIds: string[] = [];
+  const drivers: Driver[] = [];
   try {
-    client = connect(d.address, { namespace: d.namespace });
-    const image = await importBaseImage(d);
-    const checkpoint = await makeCheckpoint(d, { ref: CHECKPOINT_REF, image });
+    const { checkpoint, target } = await benchTarget(d);
+    for (const name of args.drivers) {
+      log(`setting up the ${name} driver${name === "cli" ? " (npm pack, npm install in a project dir)" : ""}…`);
+      drivers.push(await (name === "cli" ? cliDriver(target) : automationDriver(target)));
+    }
+    log(`pulumi ${cliVersion}: default --parallel ${parallel}; SDK ${drivers.map((dr) => `${dr.name} ${dr.sdkVersion}`).join(", ")}`);
+    const results = new Results();
 
-    backend = await newBackend();
-    const { pulumiCommand } = backend;
-    const defaultParallel = pulumiDefaultParallel(backend);
-    const parallel = Math.min(defaultParallel, args.n);
-    const names = Array.from({ length: args.n }, (_, i) => `r${String(i).padStart(2, "0")}`);
-    stack = await newStack(backend, "n", async () => {
-      const containers = names.map(
-        (name) =>
-          new RestoredContainer(name, {
-            checkpoint: CHECKPOINT_REF,
-            address: d.address,
-            namespace: d.namespace,
-            stopSignal: "SIGKILL",
-            stopTimeoutSeconds: 0,
-          }),
-      );
-      return {
-        ids: containers.map((c) => c.containerId),
-        restoreMs: containers.map((c) => c.restoreDurationMs),
-      };
-    });
-    empty = await newStack(backend, "empty", async () => ({}));
-    log(`pulumi ${pulumiCommand.version?.toString() ?? "?"}: default --parallel ${defaultParallel}; ctr concurrency ${parallel}`);
-
-    // ---- 1. up vs ctr ----
-    const ups: UpRound[] = [];
-    const ctrs: CtrRound[] = [];
-    for (let r = 1; r <= args.upRounds; r++) {
-      const t0 = performance.now();
-      const result = await stack.up();
-      const wallMs = performance.now() - t0;
-      if (result.summary.result !== "succeeded") throw new Error(`up round ${r}: ${result.summary.result}`);
-      const ids = result.outputs.ids.value as string[];
-      await assertRunning(d, ids, `after up round ${r}`);
-      ups.push({ wallMs, restoreMs: result.outputs.restoreMs.value as number[] });
-      await stack.destroy();
-      await assertDaemonEmpty(d, `after destroy round ${r}`);
-
-      const ctrIds = names.map((n) => `ctr-${r}-${n}`);
-      ctrs.push(await ctrRound(d, client, ctr, ctrIds, parallel));
-      await assertDaemonEmpty(d, `after ctr teardown round ${r}`);
-      log(
-        `round ${r}/${args.upRounds}: up ${f0(wallMs)} ms (restoreDurationMs median ${f0(median(ups[r - 1].restoreMs))}, max ${f0(Math.max(...ups[r - 1].restoreMs))})  ` +
-          `ctr ${f0(ctrs[r - 1].wallMs)} ms (per process median ${f0(median(ctrs[r - 1].perProcessMs))}, max ${f0(Math.max(...ctrs[r - 1].perProcessMs))})`,
-      );
+    const empties = new Map<DriverName, BenchStack>();
+    for (const dr of drivers) {
+      const empty = await dr.stack("empty", 0);
+      await empty.up();
+      empties.set(dr.name, empty);
     }
 
-    // ---- 2. preview with no changes vs empty stack ----
-    log("up (untimed) of both stacks for the previews");
-    const upForPreview = await stack.up();
-    await assertRunning(d, upForPreview.outputs.ids.value as string[], "before the previews");
-    await empty.up();
-    const previews: number[] = [];
-    const emptyPreviews: number[] = [];
-    const timePreview = async (s: Stack, expectSame: number): Promise<number> => {
-      const t0 = performance.now();
-      const p = await s.preview();
-      const ms = performance.now() - t0;
-      const changes = Object.entries(p.changeSummary).filter(([op, n]) => op !== "same" && (n ?? 0) > 0);
-      if (changes.length > 0 || p.changeSummary.same !== expectSame) {
-        throw new Error(`preview of ${s.name} is not a no-op: ${JSON.stringify(p.changeSummary)}`);
+    for (const n of args.ns) {
+      const byDriver = new Map<DriverName, Map<StackKind, BenchStack>>();
+      for (const dr of drivers) {
+        const m = new Map<StackKind, BenchStack>();
+        for (const kind of ["restored-container", "shell-out"] as const) {
+          const s = await dr.stack(kind, n);
+          m.set(kind, s);
+          if (kind === "shell-out") ctrIds.push(...resourceNames(n).map((name) => `${s.name}-${name}`));
+        }
+        byDriver.set(dr.name, m);
       }
-      return ms;
-    };
-    for (let r = 1; r <= args.previewRounds; r++) {
-      previews.push(await timePreview(stack, args.n + 1));
-      emptyPreviews.push(await timePreview(empty, 1));
-      log(`preview ${r}/${args.previewRounds}: ${args.n} resources ${f0(previews[r - 1])} ms  empty ${f0(emptyPreviews[r - 1])} ms`);
+      for (let r = 0; r < args.rounds; r++) {
+        const kinds = KINDS.map((_, i) => KINDS[(i + r) % KINDS.length]);
+        for (const dr of drivers) {
+          const line: string[] = [];
+          for (const kind of kinds) {
+            const what = `${dr.name} N=${n} round ${r + 1} ${kind}`;
+            if (kind === "ctr") {
+              const items: ShellContainerInputs[] = resourceNames(n).map((name) => ({ ...target, containerId: `ctr-${dr.name}-${n}-${r}-${name}` }));
+              ctrIds.push(...items.map((c) => c.containerId));
+              const up = await timed(() => pool(items, parallel, ctrRestore));
+              await assertRunning(d, n, `after ${what} up`);
+              const destroy = await timed(() => pool(items, parallel, ctrRemove));
+              await assertEmpty(d, `after ${what} destroy`);
+              results.add(dr.name, n, kind, "up", up);
+              results.add(dr.name, n, kind, "destroy", destroy);
+              line.push(`ctr up ${f0(up)} destroy ${f0(destroy)}`);
+            } else {
+              const s = byDriver.get(dr.name)!.get(kind)!;
+              const up = await timed(() => s.up());
+              const ids = await assertRunning(d, n, `after ${what} up`);
+              const preview = await timed(() => s.preview());
+              const after = await assertRunning(d, n, `after ${what} preview`);
+              if (after.join() !== ids.join()) throw new Error(`${what}: preview changed the daemon's containers`);
+              const destroy = await timed(() => s.destroy());
+              await assertEmpty(d, `after ${what} destroy`);
+              results.add(dr.name, n, kind, "up", up);
+              results.add(dr.name, n, kind, "preview", preview);
+              results.add(dr.name, n, kind, "destroy", destroy);
+              line.push(`${kind} up ${f0(up)} preview ${f0(preview)} destroy ${f0(destroy)}`);
+            }
+            removeCtrFifos(fifosBefore, ctrIds);
+          }
+          const emptyPreview = await timed(() => empties.get(dr.name)!.preview());
+          await assertEmpty(d, `after the ${dr.name} empty preview`);
+          results.add(dr.name, n, "empty", "preview", emptyPreview);
+          log(`${dr.name} N=${n} round ${r + 1}/${args.rounds}: ${line.join("; ")}; empty preview ${f0(emptyPreview)} ms`);
+        }
+      }
     }
 
-    // ---- results ----
-    const upMedian = median(ups.map((u) => u.wallMs));
-    const ctrMedian = median(ctrs.map((c) => c.wallMs));
-    const ratio = upMedian / ctrMedian;
-    const ratioPass = ratio <= TARGET_UP_RATIO;
-    const previewMedian = median(previews);
-    const emptyMedian = median(emptyPreviews);
-    const perResource = (previewMedian - emptyMedian) / args.n;
-    const perResourcePass = perResource <= TARGET_PREVIEW_MS_PER_RESOURCE;
-    const allRestoreMs = ups.flatMap((u) => u.restoreMs);
-    const allCtrMs = ctrs.flatMap((c) => c.perProcessMs);
-    const rounds = (v: number[]): string => v.map(f0).join(", ");
-
+    // ---- report ----
+    const order = (k: Kind): number => ["restored-container", "shell-out", "ctr", "empty"].indexOf(k);
+    const opOrder = (o: Op): number => ["up", "preview", "destroy"].indexOf(o);
+    results.rows.sort((a, b) => a.driver.localeCompare(b.driver) || a.n - b.n || opOrder(a.op) - opOrder(b.op) || order(a.kind) - order(b.kind));
+    const ratioRows: string[][] = [];
+    for (const dr of drivers) {
+      for (const n of args.ns) {
+        const ratio = results.median(dr.name, n, "restored-container", "up") / results.median(dr.name, n, "shell-out", "up");
+        const perResource = (results.median(dr.name, n, "restored-container", "preview") - results.median(dr.name, n, "empty", "preview")) / n;
+        const perShell = (results.median(dr.name, n, "shell-out", "preview") - results.median(dr.name, n, "empty", "preview")) / n;
+        const targeted = dr.name === "cli";
+        ratioRows.push([
+          dr.name,
+          String(n),
+          `${ratio.toFixed(2)}×` + (n === TARGET_UP_RATIO_N ? ` ${ratio <= TARGET_UP_RATIO ? "PASS" : "MISS"} (≤ ${TARGET_UP_RATIO})` : ""),
+          `${f1(perResource)} ms` + (targeted ? ` ${perResource <= TARGET_PREVIEW_MS_PER_RESOURCE ? "PASS" : "MISS"} (≤ ${TARGET_PREVIEW_MS_PER_RESOURCE})` : ""),
+          `${f1(perShell)} ms`,
+        ]);
+      }
+    }
     const report = [
       "",
-      `pulumi benchmark: N=${args.n} RestoredContainers from one checkpoint, one private daemon; ` +
-        `Pulumi default --parallel ${defaultParallel} (ctr concurrency ${parallel})`,
+      `pulumi benchmark: one private daemon, one checkpoint; pulumi ${cliVersion}, default --parallel ${parallel} (raw ctr: the same); ${args.rounds} round(s)`,
       table([
-        ["measurement", "rounds", "median ms", "each round ms"],
-        [`stack.up() of ${args.n} (engine start-up included)`, String(ups.length), f0(upMedian), rounds(ups.map((u) => u.wallMs))],
-        [`${args.n} × ctr containers restore, ${parallel} at a time`, String(ctrs.length), f0(ctrMedian), rounds(ctrs.map((c) => c.wallMs))],
-        [`stack.preview(), ${args.n} resources, no changes`, String(previews.length), f0(previewMedian), rounds(previews)],
-        ["stack.preview(), empty stack", String(emptyPreviews.length), f0(emptyMedian), rounds(emptyPreviews)],
+        ["driver", "N", "op", "kind", "median ms", "rounds ms"],
+        ...results.rows.map((r) => [r.driver, String(r.n), r.op, r.kind, f0(r.medianMs), r.roundsMs.map(f0).join(", ")]),
       ]),
       "",
-      `  per restore inside Pulumi (restoreDurationMs output): median ${f0(median(allRestoreMs))} ms, max ${f0(Math.max(...allRestoreMs))} ms`,
-      `  per ctr process: median ${f0(median(allCtrMs))} ms, max ${f0(Math.max(...allCtrMs))} ms`,
-      "",
-      table([
-        ["target", "value", "limit", "result"],
-        ["up / ctr (median wall)", ratio.toFixed(2) + "×", `≤ ${TARGET_UP_RATIO}×`, ratioPass ? "PASS" : "MISS"],
-        ["preview (N-stack − empty) / N", `${f1(perResource)} ms`, `≤ ${TARGET_PREVIEW_MS_PER_RESOURCE} ms`, perResourcePass ? "PASS" : "MISS"],
-      ]),
+      table([["driver", "N", "up RC / shell-out", "preview per RC (− empty)", "preview per shell-out"], ...ratioRows]),
       "",
     ].join("\n");
 
-    printReport(report, args.json, () => ({
+    const json = {
       startedAt: started.toISOString(),
-      n: args.n,
-      env: {
-        node: process.version,
-        pulumi: pulumiCommand.version?.toString() ?? "unknown",
-        ...systemInfo(ctr),
-      },
+      env: { node: process.version, pulumi: cliVersion, pulumiSdk: Object.fromEntries(drivers.map((dr) => [dr.name, dr.sdkVersion])), ...systemInfo(ctr) },
       checkpoint: { ref: checkpoint.ref, digest: checkpoint.digest },
-      pulumiDefaultParallel: defaultParallel,
-      ctrConcurrency: parallel,
-      up: {
-        roundsMs: ups.map((u) => u.wallMs),
-        medianMs: upMedian,
-        restoreDurationMs: { median: median(allRestoreMs), max: Math.max(...allRestoreMs), perRound: ups.map((u) => u.restoreMs) },
-      },
-      ctr: {
-        roundsMs: ctrs.map((c) => c.wallMs),
-        medianMs: ctrMedian,
-        perProcessMs: { median: median(allCtrMs), max: Math.max(...allCtrMs), perRound: ctrs.map((c) => c.perProcessMs) },
-      },
-      preview: { roundsMs: previews, medianMs: previewMedian },
-      previewEmpty: { roundsMs: emptyPreviews, medianMs: emptyMedian },
-      targets: {
-        upOverCtr: { target: TARGET_UP_RATIO, value: ratio, pass: ratioPass },
-        previewMsPerResource: { target: TARGET_PREVIEW_MS_PER_RESOURCE, value: perResource, pass: perResourcePass },
-      },
-    }));
+      parallel,
+      rounds: args.rounds,
+      ns: args.ns,
+      results: results.rows,
+    };
+    if (args.out) fs.writeFileSync(args.out, `${JSON.stringify(json, null, 2)}\n`);
+    printReport(report, args.json, () => json);
   } finally {
-    log("cleaning up: destroy, remove stacks, stop the daemon");
-    if (stack) {
-      await stack.destroy().catch((err: unknown) => log(`destroy failed: ${(err as Error).message ?? err}`));
-      await stack.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
-    }
-    if (empty) {
-      await empty.destroy().catch(() => undefined);
-      await empty.workspace.removeStack(empty.name, { force: true }).catch(() => undefined);
-    }
-    removeDir();
-    client?.close();
+    // Stopping the daemon removes every task and container (of a failed op too); deleting the
+    // drivers' dirs removes every stack's state, so no destroy is needed here.
+    log("cleaning up: remove the project and the stacks' state, stop the daemon");
+    for (const dr of drivers) await dr.close().catch((err: unknown) => log(`removing the ${dr.name} driver's files failed: ${String(err)}`));
     await d.stop();
+    removeCtrFifos(fifosBefore, ctrIds);
   }
 }
 

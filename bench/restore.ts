@@ -19,8 +19,10 @@
  *     outside the timed region; ctr's leftover stdio fifo dir is removed too.
  *
  * CRIU's share of a restore
- *   Read from CRIU's own log, `<state>/io.containerd.runtime.v2.task/<ns>/<id>/work/restore.log`,
- *   right after the restore returns (deleting the task deletes it). Every line
+ *   Read from CRIU's own log: for ctr, `<state>/io.containerd.runtime.v2.task/<ns>/<id>/work/restore.log`,
+ *   right after the restore returns (deleting the task deletes it); for the
+ *   library, from the CRIU work dir restore() chose, as tasks.Start returns
+ *   (restore() removes that dir; see captureLibraryCriuLogs). Every line
  *   starts with `(SS.uuuuuu)`: seconds since CRIU opened its log. CRIU's time
  *   is the timestamp of the last "Restore finished successfully" line (written
  *   once the restored tasks are resumed). The few lines after it (writing
@@ -37,10 +39,9 @@
  * 0 either way (a measurement, not a test). Nothing is written to disk:
  * `--json` prints the results as JSON on stdout (the table then goes to stderr).
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { connect, planRestore, restore, teardown, type ContainerdClient, type StepTiming } from "../provider/index";
 import { MediaType, fifoDirs, importBaseImage, makeCheckpoint, removeCtrFifos, startContainerd, type PrivateContainerd } from "../test/harness/index";
+import { CRIU_DONE, captureLibraryRestoreLogs, criuRestoreMs, readCtrRestoreLog } from "./criu-log";
 import { f1, intFlag, median, parseFlags, printReport, quantile, runMain, systemInfo, table, timeCtr, which } from "./common";
 
 const TARGET_RATIO = 0.8;
@@ -49,8 +50,6 @@ const CHECKPOINT_REF = "checkpoint/bench:v1";
 const CTR_TIMEOUT_MS = 120_000;
 /** Teardown: no grace; the restored shell is pid 1 of its namespace and ignores SIGTERM anyway. */
 const TEARDOWN = { graceMs: 0, stopSignal: "SIGKILL" } as const;
-/** CRIU's marker for a completed restore (criu/cr-restore.c). */
-const CRIU_DONE = "Restore finished successfully";
 
 interface Args {
   n: number;
@@ -90,41 +89,26 @@ interface Sample {
 
 // ---- CRIU log -----------------------------------------------------------------------
 
-function restoreLogPath(d: PrivateContainerd, id: string): string {
-  return path.join(d.dir, "state", "io.containerd.runtime.v2.task", d.namespace, id, "work", "restore.log");
+/** CRIU's restore time for ctr's restore of container `id` on `d`, from its restore.log (NaN and flagged if unreadable). */
+export function readCriuMs(d: PrivateContainerd, id: string): { ms: number; fallback: boolean } {
+  return criuRestoreMs(readCtrRestoreLog(d.dir, d.namespace, id));
 }
 
-/** CRIU's restore time in ms from its log text; see the header for the definition. */
-export function criuRestoreMs(log: string): { ms: number; fallback: boolean } {
-  let last = NaN;
-  let done = NaN;
-  for (const line of log.split("\n")) {
-    const m = /^\((\d+)\.(\d+)\)/.exec(line);
-    if (!m) continue;
-    const ms = Number(m[1]) * 1000 + Number(m[2]) / 10 ** (m[2].length - 3);
-    last = ms;
-    if (line.includes(CRIU_DONE)) done = ms;
-  }
-  return Number.isNaN(done) ? { ms: last, fallback: true } : { ms: done, fallback: false };
-}
-
-function readCriuMs(d: PrivateContainerd, id: string): { ms: number; fallback: boolean } {
-  try {
-    return criuRestoreMs(fs.readFileSync(restoreLogPath(d, id), "utf8"));
-  } catch {
-    return { ms: NaN, fallback: true };
-  }
+/** CRIU's time of this process's library restores (captureLibraryRestoreLogs): a function handing out the last one, once. */
+export function captureLibraryCriuLogs(): () => { ms: number; fallback: boolean } {
+  const take = captureLibraryRestoreLogs();
+  return () => criuRestoreMs(take());
 }
 
 // ---- the two paths ------------------------------------------------------------------
 
-async function restoreWithLibrary(d: PrivateContainerd, client: ContainerdClient, id: string): Promise<Sample> {
+async function restoreWithLibrary(client: ContainerdClient, takeCriu: () => { ms: number; fallback: boolean }, id: string): Promise<Sample> {
   const t0 = performance.now();
   const plan = await planRestore(client, CHECKPOINT_REF);
   const t1 = performance.now();
   const result = await restore(client, plan, { id });
   const wallMs = performance.now() - t0;
-  const criu = readCriuMs(d, id);
+  const criu = takeCriu();
   await teardown(client, id, TEARDOWN);
   return { id, wallMs, criuMs: criu.ms, criuFallback: criu.fallback, planMs: t1 - t0, steps: result.steps };
 }
@@ -191,13 +175,13 @@ function libraryBreakdown(samples: Sample[]): Array<{ phase: string; medianMs: n
   };
   for (const s of samples) {
     add("planRestore", s.planMs!);
-    let stepsTotal = 0;
     for (const st of s.steps!) {
       add(st.step, st.ms);
-      stepsTotal += st.ms;
       if (st.step === "start-task") add("  start-task − CRIU", st.ms - s.criuMs);
     }
-    add("restore() bookkeeping", s.wallMs - s.planMs! - stepsTotal);
+    // Steps overlap (the container record alongside the snapshot, the lease release alongside
+    // create-task), so their sum is not a span: what restore() spends outside create/start-task is.
+    add("restore() outside create/start-task", libraryOwnMs(s) - s.planMs!);
     add(LIBRARY_OWN, libraryOwnMs(s));
   }
   return [...phases].map(([phase, v]) => ({ phase, medianMs: median(v), p90Ms: quantile(v, 0.9) }));
@@ -212,6 +196,7 @@ async function main(): Promise<void> {
   const started = new Date();
   log(`bench: starting a private containerd, importing busybox, checkpointing the counter…`);
   const d = await startContainerd();
+  const takeCriu = captureLibraryCriuLogs();
   let client: ContainerdClient | undefined;
   try {
     client = connect(d.address, { namespace: d.namespace });
@@ -223,13 +208,13 @@ async function main(): Promise<void> {
     const nextId = (p: string): string => `bench-${p}-${++seq}`;
     log(`bench: warm-up, ${args.warmup} restore(s) per path`);
     for (let i = 0; i < args.warmup; i++) {
-      await restoreWithLibrary(d, client, nextId("lib"));
+      await restoreWithLibrary(client, takeCriu, nextId("lib"));
       await restoreWithCtr(d, client, ctr, nextId("ctr"));
     }
     const lib: Sample[] = [];
     const ctrSamples: Sample[] = [];
     for (let i = 0; i < args.n; i++) {
-      lib.push(await restoreWithLibrary(d, client, nextId("lib")));
+      lib.push(await restoreWithLibrary(client, takeCriu, nextId("lib")));
       ctrSamples.push(await restoreWithCtr(d, client, ctr, nextId("ctr")));
       log(
         `bench: ${String(i + 1).padStart(String(args.n).length)}/${args.n}  library ${f1(lib[i].wallMs)} ms (CRIU ${f1(lib[i].criuMs)})  ` +

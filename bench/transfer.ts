@@ -66,13 +66,13 @@ import {
   removeContainer,
   runCounter,
   startContainerd,
-  taskPid,
   uniqueId,
   waitFor,
   waitForCount,
   type PrivateContainerd,
 } from "../test/harness/index";
-import { f1, intFlag, median, parseFlags, printReport, quantile, runMain, systemInfo, table, timeSpawn, which } from "./common";
+import { runMemoryFiller, statusKiB } from "./memory";
+import { f1, intFlag, median, parseFlags, printReport, quantile, runMain, systemInfo, table, timeCommand, underGnuTime, which, type TimedRun } from "./common";
 
 const TARGET_THROUGHPUT_RATIO = 2.5;
 /** Peak RSS of the copying process at most its idle RSS plus this, whatever the checkpoint size. */
@@ -85,7 +85,6 @@ const MEM_CONTAINER = "bench-mem";
 const CTR_TIMEOUT_MS = 600_000;
 const GC_TIMEOUT_MS = 60_000;
 const MEM_SAMPLE_MS = 20;
-const TIME_MARK = "@@bench-time";
 
 interface Args {
   rounds: number;
@@ -142,16 +141,6 @@ function procCpuMs(pid: number | undefined): number {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
-/** A field of /proc/<pid>/status in KiB (NaN if absent). */
-function statusKiB(pid: number | "self", field: string): number {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) : NaN;
   } catch {
     return NaN;
   }
@@ -331,63 +320,15 @@ class Worker {
 
 // ---- ctr ----------------------------------------------------------------------------
 
-interface CtrRun {
-  wallMs: number;
-  /** Per process under /usr/bin/time: peak RSS (KiB) and CPU (ms), in command order. */
-  procs: Array<{ name: string; maxRssKiB: number; cpuMs: number }>;
-}
-
-/** Runs argv, resolves wall time (spawn → exit) and /usr/bin/time records from stderr; rejects on non-zero exit. */
-async function timeCommand(cmd: string, args: string[]): Promise<CtrRun> {
-  const { wallMs, code, signal, stderr } = await timeSpawn(cmd, args, CTR_TIMEOUT_MS);
-  const procs: CtrRun["procs"] = [];
-  const rest: string[] = [];
-  for (const line of stderr.split("\n")) {
-    const m = new RegExp(`^${TIME_MARK} (\\S+) (\\d+) ([\\d.]+) ([\\d.]+)$`).exec(line.trim());
-    if (m) procs.push({ name: m[1], maxRssKiB: Number(m[2]), cpuMs: (Number(m[3]) + Number(m[4])) * 1000 });
-    else if (line.trim() !== "") rest.push(line);
-  }
-  if (code === 0) return { wallMs, procs };
-  throw new Error(`${cmd} ${args.join(" ")} failed (${code ?? signal}): ${rest.join("\n").trim()}`);
-}
-
-const timed = (name: string, argv: string[]): string[] => ["/usr/bin/time", "-f", `${TIME_MARK} ${name} %M %U %S`, ...argv];
 const sh = (argv: string[]): string => argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
 
-function ctrTransfer(ctr: string, a: PrivateContainerd, b: PrivateContainerd, ref: string): Promise<CtrRun> {
-  const exp = timed("export", [ctr, "-a", a.socket, "-n", a.namespace, "images", "export", "--skip-manifest-json", "-", ref]);
-  const imp = timed("import", [ctr, "-a", b.socket, "-n", b.namespace, "images", "import", "--no-unpack", "-"]);
-  return timeCommand("bash", ["-c", `set -o pipefail; ${sh(exp)} | ${sh(imp)}`]);
+function ctrTransfer(ctr: string, a: PrivateContainerd, b: PrivateContainerd, ref: string): Promise<TimedRun> {
+  const exp = underGnuTime("export", [ctr, "-a", a.socket, "-n", a.namespace, "images", "export", "--skip-manifest-json", "-", ref]);
+  const imp = underGnuTime("import", [ctr, "-a", b.socket, "-n", b.namespace, "images", "import", "--no-unpack", "-"]);
+  return timeCommand("bash", ["-c", `set -o pipefail; ${sh(exp)} | ${sh(imp)}`], CTR_TIMEOUT_MS);
 }
 
 // ---- daemon-side helpers ------------------------------------------------------------
-
-/** Runs the memory filler on A and waits until a process in it holds ≥ memMib MiB of anonymous memory. */
-async function runMemoryFiller(d: PrivateContainerd, memMib: number): Promise<{ initPid: number; ddPid: number; rssAnonKiB: number; fillMs: number }> {
-  const script = `dd if=/dev/urandom bs=${memMib}M count=1 iflag=fullblock 2>/dev/null | sleep 2147483647`;
-  const t0 = performance.now();
-  await d.ctr(["run", "-d", BASE_IMAGE_NAME, MEM_CONTAINER, "sh", "-c", script]);
-  const initPid = await taskPid(d, MEM_CONTAINER);
-  const found = await waitFor(
-    () => {
-      let children: string[] = [];
-      try {
-        children = fs.readFileSync(`/proc/${initPid}/task/${initPid}/children`, "utf8").trim().split(/\s+/);
-      } catch {
-        return undefined;
-      }
-      for (const c of children) {
-        const kib = statusKiB(Number(c), "RssAnon");
-        if (kib >= memMib * 1024) return { ddPid: Number(c), rssAnonKiB: kib };
-      }
-      return undefined;
-    },
-    120_000,
-    () => `a process in ${MEM_CONTAINER} holding ${memMib} MiB of anonymous memory`,
-    50,
-  );
-  return { initPid, ...found, fillMs: performance.now() - t0 };
-}
 
 /** Deletes every image on `client` but the base image (the last with sync GC) and waits until `digests` are gone. */
 async function clearImages(client: ContainerdClient, digests: string[]): Promise<number> {
@@ -595,7 +536,7 @@ async function checkpointBenchmark(args: Args, ctr: string, a: PrivateContainerd
           round = { path: p, warmup, wallMs, criuImageBytes: result.criuImageBytes, rpcs: rpcLog };
           rpcLog = undefined;
         } else {
-          const r = await timeCommand(ctr, ["-a", a.socket, "-n", a.namespace, "containers", "checkpoint", "--task", "--rw", "--image", ids.ctr, refs.ctr]);
+          const r = await timeCommand(ctr, ["-a", a.socket, "-n", a.namespace, "containers", "checkpoint", "--task", "--rw", "--image", ids.ctr, refs.ctr], CTR_TIMEOUT_MS);
           round = { path: p, warmup, wallMs: r.wallMs, criuImageBytes: NaN };
         }
         // Untimed check: a complete checkpoint (ctr writes an index without CRIU entries on the 1.6 bug).
@@ -648,7 +589,7 @@ async function main(): Promise<void> {
 
     // ---- 1. transfer
     log(`filling ${args.memMib} MiB of process memory with random bytes in ${MEM_CONTAINER} on A`);
-    const filler = await runMemoryFiller(a, args.memMib);
+    const filler = await runMemoryFiller(a, MEM_CONTAINER, args.memMib);
     const made = await checkpointContainer(clientA, MEM_CONTAINER, { ref: TRANSFER_REF });
     await removeContainer(a, MEM_CONTAINER);
     const index = await readIndex(a, made.digest);

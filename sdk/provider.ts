@@ -11,13 +11,24 @@ import type { PropertyBag, ProviderKind } from "../provider/pulumi/index";
 const IMPLEMENTATION_PATH = require.resolve("../provider/pulumi/index");
 const PACKAGE_ENTRY = "pulumi-containerd-restore/dynamic-provider";
 
-function implementation(): typeof import("../provider/pulumi/index") {
-  try {
-    return require(PACKAGE_ENTRY);
-  } catch (err) {
-    if ((err as { code?: string }).code !== "MODULE_NOT_FOUND" || !String((err as Error).message).includes(PACKAGE_ENTRY)) throw err;
-    return require(IMPLEMENTATION_PATH);
-  }
+type Implementation = typeof import("../provider/pulumi/index");
+
+/**
+ * The implementation, resolved once per provider process: a `require` from the
+ * deserialized provider resolves its path anew on every call (stat calls through
+ * node_modules), and the engine sends Check and Diff one by one, so it adds up.
+ */
+function implementation(): Implementation {
+  const loaded = Symbol.for("pulumi-containerd-restore.implementation");
+  const slot = globalThis as typeof globalThis & { [key: symbol]: Implementation | undefined };
+  return (slot[loaded] ??= (() => {
+    try {
+      return require(PACKAGE_ENTRY) as Implementation;
+    } catch (err) {
+      if ((err as { code?: string }).code !== "MODULE_NOT_FOUND" || !String((err as Error).message).includes(PACKAGE_ENTRY)) throw err;
+      return require(IMPLEMENTATION_PATH) as Implementation;
+    }
+  })());
 }
 
 /** The engine's property bags go to the implementation as they are; it parses them. */

@@ -256,7 +256,9 @@ export class ContainerdClient {
     options: CallOptions,
   ): Promise<UnaryMethods[M][1]> {
     const codec = methodCodec(method);
-    const callerStack = new Error().stack;
+    // Kept unformatted: a stack is formatted only when read, and a host with source-map
+    // support (Pulumi's) maps every frame then; a call that succeeds never reads it.
+    const callSite = new Error();
     return new Promise((resolve, reject) => {
       const call = this.channel.grpc.makeUnaryRequest(
         codec.path,
@@ -267,7 +269,7 @@ export class ContainerdClient {
         this.callOptions(method, options),
         (err, response) => {
           options.signal?.removeEventListener("abort", onAbort);
-          if (err) reject(withCallerStack(callError(err, method, this.address), callerStack));
+          if (err) reject(withCallerStack(callError(err, method, this.address), callSite));
           else resolve(response as UnaryMethods[M][1]);
         },
       );
@@ -383,7 +385,8 @@ export class DuplexCall<M extends BidiStreamMethod> {
   }
 }
 
-function withCallerStack(err: ContainerdError, callerStack: string | undefined): ContainerdError {
+function withCallerStack(err: ContainerdError, callSite: Error): ContainerdError {
+  const callerStack = callSite.stack;
   if (callerStack) err.stack = `${err.stack}\n    at (call site)${callerStack.slice(callerStack.indexOf("\n"))}`;
   return err;
 }
