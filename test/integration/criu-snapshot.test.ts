@@ -83,6 +83,7 @@ test("a restore that fails in CRIU leaves no temp dir and no CRIU snapshot", asy
   assert.deepEqual(err.cleanupErrors, []);
   assert.deepEqual(await criuSnapshots(suite.d), []);
   assert.deepEqual(listCheckpointTempDirs(suite.d), before, "no ctrd-checkpoint dir");
-  assert.deepEqual(await suite.debris(), baseline, "the daemon holds what it held before the restore");
+  // Nothing new (blobs GC collected meanwhile may be gone, as the inventory allows).
+  assert.deepEqual((await suite.debris()).filter((line) => !baseline.includes(line)), [], "the daemon holds nothing the restore made");
   await suite.d.ctr(["images", "rm", corrupted.ref]);
 });
