@@ -7,6 +7,7 @@ export {
   restoreSteps,
   type RestoreOptions,
   type RestoreResult,
+  type RestoreSite,
   type StepDescription,
   type StepTiming,
 } from "./restore";
