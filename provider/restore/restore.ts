@@ -127,11 +127,11 @@ function planBlobs(plan: RestorePlan, options: ResolvedRestoreOptions): { rwLaye
 }
 
 /**
- * Restores `plan` as container `options.id`: under a lease, prepare snapshot →
- * create container → apply rw (for a live restore on a local daemon: prepare
- * CRIU snapshot, then apply rw alongside unpack CRIU image); then create task →
- * start task, while the lease is released (with a CRIU snapshot: after start,
- * the lease released alongside the CRIU snapshot's removal). On failure at any step,
+ * Restores `plan` as container `options.id`: under a lease, prepare snapshot and
+ * alongside it create container, then apply rw (and, for a live restore on a
+ * local daemon, prepare CRIU snapshot, then apply rw alongside unpack CRIU image); then create task →
+ * start task, while the lease is released (or, with a CRIU snapshot, then the
+ * lease is released and the CRIU snapshot removed). On failure at any step,
  * every completed step is undone, and one RestoreError names the step, keeps
  * the daemon's message and (for CRIU failures on a local daemon) the tail of
  * restore.log.
@@ -155,13 +155,15 @@ export async function restore(client: ContainerdClient, plan: RestorePlan, optio
   let workDir: string | undefined;
   const outcome = await runTransaction(client, async (tx) => {
     // The lease keeps GC off the snapshots until the container record references the
-    // container's. A Prepare is never side by side with another call: containerd's
-    // overlayfs renames a new snapshot's dir before it commits, so a daemon killed
-    // mid-Prepare leaves a dir that fails later Prepares of the same id until GC runs
-    // (seen 9 in 10 on 1.7.35 when the record was made alongside).
+    // container's. The record names its snapshot by key and does not need it to exist
+    // yet, so they are made side by side.
     const prepare = async (leased: Transaction) => {
-      const snapshot = await leased.run(prepareSnapshot, { snapshotter: plan.snapshotter, key: id, parent: plan.snapshotParent });
-      await leased.run(createContainer, { container: containerRecord(plan, resolved, client.namespace) });
+      const [snapshot] = await leased.concurrently([
+        () => leased.run(prepareSnapshot, { snapshotter: plan.snapshotter, key: id, parent: plan.snapshotParent }),
+        () => leased.run(createContainer, { container: containerRecord(plan, resolved, client.namespace) }),
+      ] as const);
+      // Not side by side with another call: containerd's overlayfs renames a new snapshot's dir
+      // before it commits, so a daemon killed mid-Prepare leaves a dir that fails later Prepares.
       const criu = criuSnapshot ? await leased.run(prepareCriuSnapshot, criuSnapshot) : undefined;
       await leased.concurrently([
         async () => {

@@ -120,8 +120,8 @@ interface KillPoint {
   what: string;
   /**
    * What the killed restore leaves on the daemon. A kind ending in `?` may or
-   * may not be there (none now: the rw layer and the CRIU image, applied side by
-   * side, are both in the snapshots listed either way).
+   * may not be there: the container record is made side by side with the
+   * container's snapshot, the rw layer with the CRIU image.
    */
   debris: string[];
   /** A fixed container name. */
@@ -132,7 +132,7 @@ interface KillPoint {
 
 const KILL_POINTS: KillPoint[] = [
   { step: "create-lease", when: "after-response", what: "after the lease is created", debris: ["lease"] },
-  { step: "prepare-snapshot", when: "after-response", what: "after the snapshot is prepared", debris: ["lease", "snapshot"] },
+  { step: "prepare-snapshot", when: "after-response", what: "after the snapshot is prepared", debris: ["lease", "snapshot", "container?"] },
   // A fixed name: the replacement deletes first and restores under the same id, so the
   // debris (a snapshot with that key) must really be gone before it prepares its own.
   // And a refresh first: no container to read, but the failed record must stay.
@@ -140,13 +140,13 @@ const KILL_POINTS: KillPoint[] = [
     step: "prepare-snapshot",
     when: "after-response",
     what: "after the snapshot is prepared, fixed name, refresh before up",
-    debris: ["lease", "snapshot"],
+    debris: ["lease", "snapshot", "container?"],
     name: "app-fixed",
     refreshFirst: true,
   },
   // Diff/Apply: the rw layer's or the CRIU image's, whichever answers first.
   { step: "apply-rw-layer", when: "after-response", what: "after the rw layer (or CRIU image) is applied", debris: ["lease", "snapshot", "container", "criu snapshot"] },
-  { step: "create-container", when: "after-response", what: "after the container record is created", debris: ["lease", "snapshot", "container"] },
+  { step: "create-container", when: "after-response", what: "after the container record is created", debris: ["lease", "snapshot?", "container"] },
   // The task is created (pid 0, shim running): the same state as a kill after Tasks/Create. A live
   // restore holds its lease until start, for the CRIU snapshot: both are left.
   {
