@@ -57,11 +57,8 @@ export type StepName =
   | "prepare-snapshot"
   | "apply-rw-layer"
   | "create-container"
-  | "prepare-criu-snapshot"
-  | "unpack-criu-image"
   | "create-task"
   | "start-task"
-  | "remove-criu-snapshot"
   // checkpoint creation (checkpoint/create.ts)
   | "pause-task"
   | "write-blobs"

@@ -8,7 +8,7 @@ export { BoundedQueue, readAhead } from "./pipeline";
 export { decodeReadContentResponse, writeContentRequestEncoder } from "./blob-codec";
 export type { BlobTarget, WriteBlobOptions, WriteBlobResult } from "./content";
 export { LEASE_TTL_MS, closeLease, openLease } from "./leases";
-export { invalidTlsReason, isLocalDaemon, isPlaintextTcp } from "./transport";
+export { invalidTlsReason, isPlaintextTcp } from "./transport";
 export { RUNC_OPTIONS_TYPE_URL, decodeRuncOptions, encodeRuncOptions, fieldNumbers, isRuncOptionsType, type RuncOptions } from "./runc-options";
 export { messageType, encodeMessage, decodeMessage, encodeAny, decodeAny, packAny, protoDir } from "./proto";
 export type * from "./types";

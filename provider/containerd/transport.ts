@@ -21,8 +21,3 @@ export function invalidTlsReason(tls: { ca?: string; cert?: string; key?: string
 export function isPlaintextTcp(address: string, options: { tls?: unknown; insecure?: boolean }): boolean {
   return address.startsWith("tcp://") && !options.tls && !options.insecure;
 }
-
-/** True when the daemon at `address` is on this host (a unix socket): its CRIU paths are this host's, so the provider may choose them. */
-export function isLocalDaemon(address: string): boolean {
-  return !address.startsWith("tcp://");
-}

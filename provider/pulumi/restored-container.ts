@@ -21,7 +21,6 @@ import {
 import type { SecuritySummary } from "../policy";
 import { checkedInputsSchema, containerIdFor, daemonStateSchema, isUnknown, parseProperties, sameValue, validateInputs, type CheckFailure, type CheckedInputs, type Inputs, type PropertyBag } from "./inputs";
 import { withClient } from "./daemon";
-import { isLocalDaemon } from "../containerd";
 import { MANAGED_BY } from "../labels";
 
 /** Outputs: the checked inputs (diff gets old outputs, not old inputs) plus what the daemon says. */
@@ -90,7 +89,7 @@ export async function check(olds: PropertyBag, news: PropertyBag): Promise<{ inp
       const id = containerIdFor(inputs, plan.checkpoint.digest);
       await assertNameFree(client, { ...checked, containerId: id }, olds);
       const labels = isUnknown(inputs.labels) ? {} : inputs.labels;
-      return { plan, steps: describeRestore(plan, { id, ...inputs, labels }, inputs.namespace, { local: isLocalDaemon(inputs.address) }) };
+      return { plan, steps: describeRestore(plan, { id, ...inputs, labels }, inputs.namespace) };
     });
     return { inputs: { ...checked, checkpointDigest: plan.checkpoint.digest, plan: steps, security: plan.security } };
   } catch (err) {
@@ -192,7 +191,7 @@ function outputsFrom(inputs: CheckedInputs & { containerId: string }, plan: Rest
     daemonVersion: plan.daemonVersion,
     restoredAt: "",
     restoreDurationMs: 0,
-    plan: describeRestore(plan, { id: inputs.containerId, ...inputs }, inputs.namespace, { local: isLocalDaemon(inputs.address) }),
+    plan: describeRestore(plan, { id: inputs.containerId, ...inputs }, inputs.namespace),
     security: plan.security,
     ...extra,
   };

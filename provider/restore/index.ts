@@ -7,7 +7,6 @@ export {
   restoreSteps,
   type RestoreOptions,
   type RestoreResult,
-  type RestoreSite,
   type StepDescription,
   type StepTiming,
 } from "./restore";

@@ -1,4 +1,4 @@
-import { isContainerdError, isLocalDaemon, type ContainerdClient, type Descriptor } from "../containerd";
+import { isContainerdError, type ContainerdClient, type Descriptor } from "../containerd";
 import {
   MediaType,
   chainId,
@@ -146,7 +146,7 @@ export const planRestore = withDaemonErrors(async function planRestore(
   };
   // The policy first: a refused checkpoint is refused whatever else is wrong with it.
   const security = enforcePlanPolicy(plan, requirements);
-  if (isLocalDaemon(client.address)) await assertHostPathsResolveInside(plan, requirements);
+  if (!client.address.startsWith("tcp://")) await assertHostPathsResolveInside(plan, requirements);
   await assertParentSnapshot(client, plan);
   assertPlanSupports(plan, requirements);
   return { ...plan, security };

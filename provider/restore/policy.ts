@@ -108,42 +108,16 @@ export async function assertHostPathsResolveInside(plan: PlanPart, policy: Resto
   }
 }
 
-/** The checkpoint's runc options a task's are built on; undefined for another runtime's or ones this provider cannot re-encode (only under privileged). */
-function taskOptionsBase(plan: PlanPart): RuncOptions | undefined {
+/**
+ * The runc options for Tasks.Create, which override the container's for this
+ * task: the checkpoint's own (already admitted by the policy) with CRIU's work
+ * directory set to the provider's. Undefined when the runtime is not runc's or
+ * the options hold fields this provider cannot re-encode (only under privileged).
+ */
+export function taskRuntimeOptions(plan: PlanPart, criuWorkPath: string): Any | undefined {
   const options = plan.runtime.options;
   if (options?.typeUrl && !isRuncOptionsType(options.typeUrl)) return undefined;
   const runc = options?.typeUrl ? decodedRuncOptions(plan) : { options: {}, unknownFields: [] };
   if (!runc || runc.unknownFields.length > 0) return undefined;
-  return runc.options;
-}
-
-/** Paths of this restore's own that go into the task's runc options. */
-export interface TaskPaths {
-  /** CRIU's work directory (criu-log.ts). */
-  criuWorkPath: string;
-  /** The CRIU image, unpacked into the restore's own snapshot (steps/criu-snapshot.ts). */
-  criuImagePath?: string;
-}
-
-/**
- * The runc options for Tasks.Create, which override the container's for this
- * task: the checkpoint's own (already admitted by the policy) with this
- * restore's paths set. Undefined when the runtime options are not runc's or hold
- * fields this provider cannot re-encode (only under privileged).
- */
-export function taskRuntimeOptions(plan: PlanPart, paths: TaskPaths): Any | undefined {
-  const base = taskOptionsBase(plan);
-  if (!base) return undefined;
-  const { criuWorkPath, criuImagePath } = paths;
-  return { typeUrl: RUNC_OPTIONS_TYPE_URL, value: encodeRuncOptions({ ...base, criuWorkPath, ...(criuImagePath ? { criuImagePath } : {}) }) };
-}
-
-/**
- * Whether the daemon restores from a `criu_image_path` in the task options:
- * containerd 1.6 and 1.7 read it only for `io.containerd.runc.*` runtimes
- * (getRestorePath), and without it and without a descriptor the task would
- * start afresh.
- */
-export function takesCriuImagePath(plan: PlanPart): boolean {
-  return /^io\.containerd\.runc\./.test(plan.runtime.name) && taskOptionsBase(plan) !== undefined;
+  return { typeUrl: RUNC_OPTIONS_TYPE_URL, value: encodeRuncOptions({ ...runc.options, criuWorkPath }) };
 }

@@ -15,15 +15,13 @@ import type { ContainerdClient, Lease, Timestamp } from "../containerd";
  * - held by another process on this host: live while that process exists;
  * - held elsewhere, or by an older version (no holder label): live for
  *   {@link LIVE_WINDOW_MS} after its creation, the longest a restore holds its
- *   lease: a live restore on a local daemon holds it until start-task, for its
- *   CRIU snapshot (prepare 30 s + apply rw or unpack CRIU 300 s + create task
- *   300 s + start task 300 s, rounded up).
+ *   lease (prepare 30 s + apply rw 300 s + create container 30 s, rounded up).
  *
  * What teardown leaves expires by itself (`containerd.io/gc.expire`, one hour).
  */
 export const LEASE_PREFIX = "containerd-restore.restore.";
 export const HOLDER_LABEL = "containerd-restore/holder";
-export const LIVE_WINDOW_MS = 20 * 60 * 1000;
+export const LIVE_WINDOW_MS = 10 * 60 * 1000;
 
 /** A new lease id for a restore of container `id`. */
 export function restoreLeaseId(id: string): string {

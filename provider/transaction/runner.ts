@@ -145,21 +145,12 @@ export class Transaction {
     };
     this.journal.undos.push({ step: "release-lease", undo: scope.keepOnFailure ? async () => {} : release });
     const value = await body(new Transaction(this.client.withLease(id), this.journal));
-    this.cleanUp("release-lease", release);
-    return value;
-  }
-
-  /**
-   * Starts `work` (cleanup after the transaction's work is done, e.g. a lease
-   * release) alongside whatever follows; the transaction ends only once it has.
-   * A failure is a cleanup error, never a reason to undo finished work.
-   */
-  cleanUp(step: StepName, work: () => Promise<void>): void {
     this.journal.alongside.push(
-      this.journal.timed(step, work).catch((err: unknown) => {
-        this.journal.cleanupErrors.push(new CleanupError(step, err));
+      this.journal.timed("release-lease", release).catch((err: unknown) => {
+        this.journal.cleanupErrors.push(new CleanupError("release-lease", err));
       }),
     );
+    return value;
   }
 }
 

@@ -118,11 +118,7 @@ interface KillPoint {
   step: keyof typeof RESTORE_STEP_RPC;
   when: FaultMoment;
   what: string;
-  /**
-   * What the killed restore leaves on the daemon. A kind ending in `?` may or
-   * may not be there: the container record is made side by side with the
-   * container's snapshot, the rw layer with the CRIU image.
-   */
+  /** What the killed restore leaves on the daemon. */
   debris: string[];
   /** A fixed container name. */
   name?: string;
@@ -132,7 +128,7 @@ interface KillPoint {
 
 const KILL_POINTS: KillPoint[] = [
   { step: "create-lease", when: "after-response", what: "after the lease is created", debris: ["lease"] },
-  { step: "prepare-snapshot", when: "after-response", what: "after the snapshot is prepared", debris: ["lease", "snapshot", "container?"] },
+  { step: "prepare-snapshot", when: "after-response", what: "after the snapshot is prepared", debris: ["lease", "snapshot"] },
   // A fixed name: the replacement deletes first and restores under the same id, so the
   // debris (a snapshot with that key) must really be gone before it prepares its own.
   // And a refresh first: no container to read, but the failed record must stay.
@@ -140,26 +136,24 @@ const KILL_POINTS: KillPoint[] = [
     step: "prepare-snapshot",
     when: "after-response",
     what: "after the snapshot is prepared, fixed name, refresh before up",
-    debris: ["lease", "snapshot", "container?"],
+    debris: ["lease", "snapshot"],
     name: "app-fixed",
     refreshFirst: true,
   },
-  // Diff/Apply: the rw layer's or the CRIU image's, whichever answers first.
-  { step: "apply-rw-layer", when: "after-response", what: "after the rw layer (or CRIU image) is applied", debris: ["lease", "snapshot", "container", "criu snapshot"] },
-  { step: "create-container", when: "after-response", what: "after the container record is created", debris: ["lease", "snapshot?", "container"] },
-  // The task is created (pid 0, shim running): the same state as a kill after Tasks/Create. A live
-  // restore holds its lease until start, for the CRIU snapshot: both are left.
+  { step: "apply-rw-layer", when: "after-response", what: "after the rw layer is applied", debris: ["lease", "snapshot"] },
+  { step: "create-container", when: "after-response", what: "after the container record is created", debris: ["lease", "snapshot", "container"] },
+  // The lease is released and the task created (pid 0, shim running): the same state as a kill after Tasks/Create.
   {
     step: "start-task",
     when: "on-request",
     what: "when the task start request arrives (the daemon never sees it)",
-    debris: ["lease", "snapshot", "container", "task CREATED", "criu snapshot"],
+    debris: ["snapshot", "container", "task CREATED"],
   },
   {
     step: "start-task",
     when: "withhold-response",
     what: "during task start: CRIU restored the process, the answer is lost",
-    debris: ["lease", "snapshot", "container", "task RUNNING", "criu snapshot"],
+    debris: ["snapshot", "container", "task RUNNING"],
   },
 ];
 
@@ -167,29 +161,18 @@ const KILL_POINTS: KillPoint[] = [
 async function debrisOnDaemon(): Promise<string[]> {
   return diffInventory(baseline, await takeInventory(d))
     .map((line) => line.replace(/^(\+ lease containerd-restore\..+)\.[0-9a-f]{8}$/, "$1.*"))
-    .map((line) => line.replace(/^(\+ snapshot\(overlayfs\) containerd-restore\.criu\..+)\.[0-9a-f]{8} Active$/, "$1.* Active"))
     .sort();
 }
 
-/** The inventory line of one kind of a dead restore's debris of container `id` (`?` of an optional kind dropped). */
-function debrisLine(id: string, kind: string): string {
-  const name = kind.replace(/\?$/, "");
-  if (name === "lease") return `+ lease containerd-restore.restore.${id}.*`;
-  if (name === "snapshot") return `+ snapshot(overlayfs) ${id} Active`;
-  if (name === "criu snapshot") return `+ snapshot(overlayfs) containerd-restore.criu.${id}.* Active`;
-  if (name === "container") return `+ container ${id}`;
-  return `+ task ${id} ${name.split(" ")[1]}`;
-}
-
-/** The inventory lines of a dead restore's debris of container `id`, the optional kinds left out. */
+/** The inventory lines of a dead restore's debris of container `id`. */
 function expectedDebris(id: string, kinds: string[]): string[] {
-  return kinds.filter((kind) => !kind.endsWith("?")).map((kind) => debrisLine(id, kind)).sort();
-}
-
-/** `debris` without the lines of the optional kinds (there or not). */
-function withoutOptional(debris: string[], id: string, kinds: string[]): string[] {
-  const optional = new Set(kinds.filter((kind) => kind.endsWith("?")).map((kind) => debrisLine(id, kind)));
-  return debris.filter((line) => !optional.has(line));
+  const line = (kind: string) => {
+    if (kind === "lease") return `+ lease containerd-restore.restore.${id}.*`;
+    if (kind === "snapshot") return `+ snapshot(overlayfs) ${id} Active`;
+    if (kind === "container") return `+ container ${id}`;
+    return `+ task ${id} ${kind.split(" ")[1]}`;
+  };
+  return kinds.map(line).sort();
 }
 
 for (const point of KILL_POINTS) {
@@ -219,7 +202,7 @@ for (const point of KILL_POINTS) {
       t.diagnostic(`containerd ${d.version.text} drops a created, never started task when it restarts: no task in the debris`);
       debris = debris.filter((kind) => kind !== "task CREATED");
     }
-    assert.deepEqual(withoutOptional(await debrisOnDaemon(), debrisId, debris), expectedDebris(debrisId, debris), "debris of the killed restore");
+    assert.deepEqual(await debrisOnDaemon(), expectedDebris(debrisId, debris), "debris of the killed restore");
     if (point.refreshFirst) {
       await s.stack.refresh();
       const refreshed = await resourceState();
@@ -261,12 +244,7 @@ test("daemon restarted as Diff/Apply arrives: the restore fails, undo finishes o
   });
   const { message } = await failsFast(() => s.stack.up());
   await firedWithin(fired, 5_000, "apply-rw-layer");
-  // The first Diff/Apply to arrive is the rw layer's or the CRIU image's (unpacked side by side); the
-  // other, when already in flight, dies with the daemon.
-  assert.match(
-    message,
-    new RegExp(`(apply-rw-layer|unpack-criu-image): (cannot reach containerd at ${escape(proxy.address)}|diff\\.Apply: Received RST_STREAM)`),
-  );
+  assert.match(message, new RegExp(`apply-rw-layer: cannot reach containerd at ${escape(proxy.address)}`));
   assert.doesNotMatch(message, /cleanup also failed/);
   assert.equal(await resourceState(), undefined, "nothing recorded");
   await assertInventoryUnchanged(d, baseline, "after the failed up: undo removed the snapshot and the lease");

@@ -33,8 +33,6 @@ export const RESTORE_STEP_RPC = {
   "apply-rw-layer": "/containerd.services.diff.v1.Diff/Apply",
   "create-container": "/containerd.services.containers.v1.Containers/Create",
   "release-lease": "/containerd.services.leases.v1.Leases/Delete",
-  "prepare-criu-snapshot": "/containerd.services.snapshots.v1.Snapshots/Prepare",
-  "unpack-criu-image": "/containerd.services.diff.v1.Diff/Apply",
   "create-task": "/containerd.services.tasks.v1.Tasks/Create",
   "start-task": "/containerd.services.tasks.v1.Tasks/Start",
 } as const;
@@ -88,11 +86,8 @@ export interface FaultProxy {
   attempts(method: string): number;
   /** Arms one fault; resolves when it has fired and its action finished. */
   arm(spec: FaultSpec): Promise<void>;
-  /**
-   * Answers the next `count` calls of `method` with gRPC `status` (trailers-only), then forwards again;
-   * `skip` first forwards that many calls (the second Snapshots/Prepare of a restore is its CRIU snapshot's).
-   */
-  inject(method: string, count: number, status?: number, message?: string, skip?: number): void;
+  /** Answers the next `count` calls of `method` with gRPC `status` (trailers-only), then forwards again. */
+  inject(method: string, count: number, status?: number, message?: string): void;
   /**
    * Forwards the next `count` calls of `method`, but resets each client stream
    * (RST_STREAM CANCEL) `afterMs` after it arrived, unless it finished before: what
@@ -114,8 +109,6 @@ interface Armed {
 }
 
 interface Injection {
-  /** Calls still to forward before injecting. */
-  skip: number;
   remaining: number;
   status: number;
   message: string;
@@ -219,8 +212,7 @@ export async function startFaultProxy(d: Pick<PrivateContainerd, "socket" | "dir
     };
 
     const injection = injections.get(callPath);
-    if (injection && injection.skip > 0) injection.skip--;
-    else if (injection && injection.remaining > 0) {
+    if (injection && injection.remaining > 0) {
       injection.remaining--;
       return answer(injection.status, injection.message);
     }
@@ -328,8 +320,8 @@ export async function startFaultProxy(d: Pick<PrivateContainerd, "socket" | "dir
         armed.push({ path: rpcPath(spec.method), when: spec.when, action: spec.action ?? (() => d.kill()), resolve, reject });
       });
     },
-    inject(method, count, status = 14, message = "injected by the fault proxy: unavailable", skip = 0) {
-      injections.set(rpcPath(method), { skip, remaining: count, status, message });
+    inject(method, count, status = 14, message = "injected by the fault proxy: unavailable") {
+      injections.set(rpcPath(method), { remaining: count, status, message });
     },
     resetStreams(method, count, afterMs) {
       resets.set(rpcPath(method), { remaining: count, afterMs });

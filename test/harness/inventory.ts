@@ -129,10 +129,8 @@ export async function assertInventoryUnchanged(
 }
 
 /**
- * `ctrd-checkpoint*` dirs in the daemon's TMPDIR (it is also its XDG_RUNTIME_DIR):
- * containerd 1.6 to 2.x leaks one per `Tasks.Create` given a checkpoint
- * descriptor (containerd-restore.md §6.10). Not part of the inventory: ctr's
- * oracle restores and remote (tcp://) restores still go that way.
+ * `ctrd-checkpoint*` dirs in the daemon's TMPDIR: containerd 1.6 leaks one
+ * per `Tasks.Create` with a checkpoint (containerd-restore.md §6.10).
  */
 export function listCheckpointTempDirs(d: PrivateContainerd): string[] {
   try {
