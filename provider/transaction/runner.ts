@@ -66,7 +66,7 @@ class Journal {
 
   async timed<T>(step: StepName, work: () => Promise<T>): Promise<T> {
     const started = performance.now();
-    // Listed when it starts, so steps run side by side keep the order they were begun in.
+    // Listed when it starts: a lease release runs alongside the steps after it.
     const timing: StepTiming = { step, ms: NaN };
     this.steps.push(timing);
     try {
@@ -112,18 +112,6 @@ export class Transaction {
     const { undo } = step;
     if (undo) this.journal.undos.push({ step: step.name, undo: () => undo.call(step, this.journal.client, output, input) });
     return output;
-  }
-
-  /**
-   * Runs `bodies` side by side: steps that do not depend on each other. Waits for
-   * every one of them, so each finished step's undo is kept, then throws the
-   * first failure (by position), or returns every result.
-   */
-  async concurrently<T extends readonly unknown[]>(bodies: { [K in keyof T]: () => Promise<T[K]> }): Promise<T> {
-    const settled = await Promise.allSettled(bodies.map((body) => body()));
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-    if (failed) throw failed.reason;
-    return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
   }
 
   /**

@@ -61,7 +61,7 @@ test("preview lists the resource with its restore plan and changes nothing on th
   const inputs = step.new!.inputs as Record<string, unknown>;
   assert.equal(inputs.checkpointDigest, suite.checkpoints.v1.digest);
   const plan = inputs.plan as { step: string; [k: string]: unknown }[];
-  assert.deepEqual(plan.map((p) => p.step), ["create-lease", "prepare-snapshot", "create-container", "apply-rw-layer", "release-lease", "create-task", "start-task"]);
+  assert.deepEqual(plan.map((p) => p.step), ["create-lease", "prepare-snapshot", "apply-rw-layer", "create-container", "release-lease", "create-task", "start-task"]);
   assert.match(String(plan.find((p) => p.step === "create-task")?.criuImage), /^sha256:/);
   await suite.assertUnchanged("after preview", { settleMs: 0 });
 });

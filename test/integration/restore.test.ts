@@ -47,7 +47,7 @@ describe("live restore", () => {
     assert.ok(result.pid > 0);
     assert.deepEqual(
       result.steps.map((s) => s.step),
-      ["create-lease", "prepare-snapshot", "create-container", "apply-rw-layer", "release-lease", "create-task", "start-task"],
+      ["create-lease", "prepare-snapshot", "apply-rw-layer", "create-container", "release-lease", "create-task", "start-task"],
     );
 
     const [firstCount] = await firstCounts(logPath, 3);

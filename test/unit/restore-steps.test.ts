@@ -47,8 +47,8 @@ function goodDaemon(overrides: Handlers = {}) {
 const RESTORE_CALLS = [
   "leases.Create",
   "snapshots.Prepare@lease",
-  "containers.Create@lease",
   "diff.Apply@lease",
+  "containers.Create@lease",
   "leases.Delete",
   "tasks.Create",
   "tasks.Start",
@@ -61,7 +61,7 @@ describe("restore over the transaction runner", () => {
     assert.equal(result.pid, 4242);
     assert.deepEqual(fake.log(), RESTORE_CALLS);
     const steps = result.steps.map((s) => s.step);
-    assert.deepEqual(steps, ["create-lease", "prepare-snapshot", "create-container", "apply-rw-layer", "release-lease", "create-task", "start-task"]);
+    assert.deepEqual(steps, ["create-lease", "prepare-snapshot", "apply-rw-layer", "create-container", "release-lease", "create-task", "start-task"]);
     assert.deepEqual(describeRestore(plan, { id: "c1" }, "fake").map((s) => s.step), steps);
     const create = fake.calls.find((c) => c.method === "tasks.Create")?.request as { checkpoint?: { digest: string }; rootfs: unknown[] };
     assert.equal(create.checkpoint?.digest, plan.criuImage?.digest, "the CRIU image goes to create-task");

@@ -126,39 +126,6 @@ describe("transaction runner", () => {
   });
 });
 
-describe("steps side by side", () => {
-  test("a failure waits for its sibling, so the sibling's undo is kept and run", async () => {
-    const journal: string[] = [];
-    const { client } = fakeDaemon();
-    let finishSibling!: () => void;
-    const slowSibling: Step<Record<string, never>, string> = {
-      name: "create-container",
-      run: () => new Promise<string>((resolve) => (finishSibling = () => resolve("container"))),
-      async undo(_client, output) {
-        journal.push(`undo create-container ${output}`);
-      },
-    };
-    const failing = recordingStep("prepare-snapshot", journal, { fail: daemonFailure("internal", "snapshots.Prepare") });
-    const running = runTransaction(client, (tx) =>
-      tx.concurrently([() => tx.run(failing, {}), () => tx.run(slowSibling, {})] as const),
-    );
-    setTimeout(() => finishSibling(), 20);
-    const err = await restoreErrorOf(running);
-    assert.equal(err.step, "prepare-snapshot");
-    assert.deepEqual(journal, ["run prepare-snapshot {}", "undo create-container container"]);
-  });
-
-  test("results come back by position, and steps are listed in the order they started", async () => {
-    const { client } = fakeDaemon();
-    const late: Step<Record<string, never>, number> = { name: "apply-rw-layer", run: () => new Promise((r) => setTimeout(() => r(1), 15)) };
-    const early: Step<Record<string, never>, string> = { name: "create-container", run: async () => "c" };
-    const outcome = await runTransaction(client, (tx) => tx.concurrently([() => tx.run(late, {}), () => tx.run(early, {})] as const));
-    assert.deepEqual(outcome.value, [1, "c"]);
-    assert.deepEqual(outcome.steps.map((s) => s.step), ["apply-rw-layer", "create-container"]);
-    assert.ok(outcome.steps.every((s) => Number.isFinite(s.ms)), "every step's time is filled in");
-  });
-});
-
 describe("the lease scope", () => {
   test("opens the lease, hands the steps a leased client, releases it when the scope ends", async () => {
     const journal: string[] = [];
