@@ -65,11 +65,11 @@ const configs = new DecodedCache<CheckpointConfig>(6 * 1024 * 1024);
 const baseImages = new DecodedCache<BaseImage>(1024 * 1024);
 
 /** Re-labels a daemon NotFound as a RestoreError with our code, keeping the daemon's error as cause. */
-async function notFoundAs<T>(call: Promise<T>, onNotFound: () => RestoreError): Promise<T> {
+async function notFoundAs<T>(call: Promise<T>, onNotFound: () => RestoreError | Promise<RestoreError>): Promise<T> {
   try {
     return await call;
   } catch (err) {
-    if (isContainerdError(err, "not-found")) throw Object.assign(onNotFound(), { cause: err });
+    if (isContainerdError(err, "not-found")) throw Object.assign(await onNotFound(), { cause: err });
     throw err;
   }
 }
@@ -125,10 +125,7 @@ function anyFrom(bytes: Buffer, what: string, code: RestoreErrorCode): Any {
  * not an index, an index too large to be one, and one that is not a checkpoint.
  */
 export async function readCheckpointImage(client: ContainerdClient, ref: string): Promise<CheckpointImage> {
-  const { image } = await client.call("images.Get", { name: ref }).catch(async (err: unknown) => {
-    if (!isContainerdError(err, "not-found")) throw err;
-    throw Object.assign(await checkpointNotFound(client, ref), { cause: err });
-  });
+  const { image } = await notFoundAs(client.call("images.Get", { name: ref }), () => checkpointNotFound(client, ref));
   const { target } = image;
   if (target.mediaType !== MediaType.ociIndex) {
     throw new RestoreError("not-a-checkpoint", `${ref} is not a checkpoint: its target is ${target.mediaType}, not a checkpoint index (${MediaType.ociIndex})`, {

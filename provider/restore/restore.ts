@@ -106,10 +106,9 @@ function planBlobs(plan: RestorePlan, options: ResolvedRestoreOptions): { rwLaye
 /**
  * Restores `plan` as container `options.id`: under a lease, prepare snapshot →
  * apply rw → create container; then create task → start task, while the lease
- * is released. On failure at any
- * step, every completed step is undone, and one RestoreError names the step,
- * keeps the daemon's message and (for CRIU failures on a local daemon) the tail of
- * restore.log.
+ * is released. On failure at any step, every completed step is undone, and one
+ * RestoreError names the step, keeps the daemon's message and (for CRIU failures
+ * on a local daemon) the tail of restore.log.
  */
 export async function restore(client: ContainerdClient, plan: RestorePlan, options: RestoreOptions): Promise<RestoreResult> {
   const resolved = resolveOptions(options);
@@ -121,12 +120,11 @@ export async function restore(client: ContainerdClient, plan: RestorePlan, optio
   const { id } = resolved;
   const started = performance.now();
   // A local daemon's CRIU writes its log where we chose, so no path a message or a checkpoint names is ever read.
-  const criuWorkDir = criuImage && local ? createCriuWorkDir() : undefined;
-  criuWorkDir?.catch(() => undefined);
+  const criuWorkDir = criuImage && local ? await createCriuWorkDir() : undefined;
+  const taskOptions = criuWorkDir ? taskRuntimeOptions(plan, criuWorkDir) : undefined;
   const leaseId = restoreLeaseId(id);
   // The holder label, and this process's record of the attempt, keep a concurrent teardown off a live restore's lease.
   const leaseLabels = beginAttempt(leaseId);
-  let workDir: string | undefined;
   const outcome = await runTransaction(client, async (tx) => {
     // The lease keeps GC off the snapshot until the container record references it.
     // One call at a time: containerd's overlayfs renames a new snapshot's dir before
@@ -139,14 +137,11 @@ export async function restore(client: ContainerdClient, plan: RestorePlan, optio
       await leased.run(createContainer, { container: containerRecord(plan, resolved, client.namespace) });
       return snapshot;
     });
-    workDir = await criuWorkDir;
-    const taskOptions = workDir ? taskRuntimeOptions(plan, workDir) : undefined;
     await tx.run(createTask, { id, rootfs: mounts, logPath: resolved.logPath, checkpoint: criuImage, options: taskOptions });
-    return tx.run(startTask, { id, criuWorkDir: taskOptions ? workDir : undefined });
+    return tx.run(startTask, { id, criuWorkDir: taskOptions ? criuWorkDir : undefined });
   }).finally(async () => {
     endAttempt(leaseId);
-    const dir = workDir ?? (await criuWorkDir?.catch(() => undefined));
-    if (dir) await removeCriuWorkDir(dir);
+    if (criuWorkDir) await removeCriuWorkDir(criuWorkDir);
   });
   return {
     id,
