@@ -4,7 +4,7 @@
  * `--rounds` copies of a new `--mib` MiB pseudo-random blob each, and per copy the
  * throughput, the process's CPU, its VmHWM over the RSS just before the copy and
  * the peak of process.memoryUsage().external (sampled every 10 ms). Knob sets are
- * JSON objects of STREAM_TUNING / CHANNEL_TUNING fields, one per argument.
+ * JSON objects of STREAM_TUNING / H2_TUNING fields, one per argument.
  *
  *   node dist/bench/blob-copy.js [--mib 256] [--rounds 3] '{"rangeBytes":16777216}' '{"rangeBytes":2097152}' …
  *
@@ -12,7 +12,7 @@
  */
 import { createCipheriv, createHash } from "node:crypto";
 import * as fs from "node:fs";
-import { CHANNEL_TUNING, STREAM_TUNING, connect, readAhead, readChunks, writeBlob } from "../provider/containerd";
+import { H2_TUNING, STREAM_TUNING, connect, readAhead, readChunks, writeBlob } from "../provider/containerd";
 import { startContainerd } from "../test/harness/index";
 import { f1, intFlag, median, parseFlags, runMain, table } from "./common";
 
@@ -40,14 +40,14 @@ async function main(): Promise<void> {
     return true;
   });
   if (sets.length === 0) sets.push("{}");
-  const defaults = { ...STREAM_TUNING, ...CHANNEL_TUNING };
+  const defaults = { ...STREAM_TUNING, ...H2_TUNING };
   const rows: string[][] = [["knobs (over the defaults)", "median MB/s", "CPU ms/MB", "max VmHWM − RSS before, MiB", "max external MB"]];
   for (const set of sets) {
-    Object.assign(STREAM_TUNING, { rangeBytes: defaults.rangeBytes, inFlightBytes: defaults.inFlightBytes, readAheadBytes: defaults.readAheadBytes });
-    CHANNEL_TUNING.flowControlWindow = defaults.flowControlWindow;
+    for (const k of Object.keys(STREAM_TUNING)) (STREAM_TUNING as Record<string, number>)[k] = (defaults as Record<string, number>)[k];
+    for (const k of Object.keys(H2_TUNING)) (H2_TUNING as Record<string, number>)[k] = (defaults as Record<string, number>)[k];
     for (const [k, v] of Object.entries(JSON.parse(set) as Record<string, number>)) {
       if (k in STREAM_TUNING) (STREAM_TUNING as Record<string, number>)[k] = v;
-      else if (k in CHANNEL_TUNING) (CHANNEL_TUNING as Record<string, number>)[k] = v;
+      else if (k in H2_TUNING) (H2_TUNING as Record<string, number>)[k] = v;
       else throw new Error(`unknown knob ${k}`);
     }
     const [a, b] = await Promise.all([startContainerd(), startContainerd()]);
@@ -73,9 +73,7 @@ async function main(): Promise<void> {
         const timer = setInterval(() => (peakExternal = Math.max(peakExternal, process.memoryUsage().external)), 10);
         const cpu0 = process.cpuUsage();
         const t0 = performance.now();
-        const result = await writeBlob(cb, `dst-${round}`, { digest, size }, (offset) => readAhead(readChunks(ca, digest, size, offset), STREAM_TUNING.readAheadBytes), {
-          ownsChunks: true,
-        });
+        const result = await writeBlob(cb, `dst-${round}`, { digest, size }, (offset) => readAhead(readChunks(ca, digest, size, offset), STREAM_TUNING.readAheadBytes));
         const ms = performance.now() - t0;
         const cpu = process.cpuUsage(cpu0);
         clearInterval(timer);

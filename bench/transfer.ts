@@ -57,7 +57,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { checkpointContainer, connect, copyCheckpoint, isContainerdError, type Descriptor } from "../provider/index";
-import { CHANNEL_TUNING, ContainerdClient, STREAM_TUNING } from "../provider/containerd";
+import { H2_TUNING, ContainerdClient, STREAM_TUNING } from "../provider/containerd";
 import {
   BASE_IMAGE_NAME,
   MediaType,
@@ -96,7 +96,7 @@ interface Args {
   baseline?: string;
   /** Write V8 CPU profiles of the copy workers here (node --cpu-prof, on worker exit). */
   cpuProf?: string;
-  /** JSON of pipeline knobs for the library worker (STREAM_TUNING, CHANNEL_TUNING), e.g. {"rangeBytes":4194304}. */
+  /** JSON of pipeline knobs for the library worker (STREAM_TUNING, H2_TUNING), e.g. {"rangeBytes":4194304}. */
   tuning?: string;
 }
 
@@ -110,8 +110,8 @@ const USAGE = `usage: node dist/bench/transfer.js [--rounds N] [--checkpoint-rou
                          --baseline-rev REV): a third path "before", interleaved with the others
   --cpu-prof DIR         node --cpu-prof for the copy worker(s), profiles written to DIR when they exit
   --checkpoint-rounds 0  skips the checkpoint benchmark
-  --tuning JSON          pipeline knobs for this build's worker, e.g. '{"rangeBytes":4194304,"flowControlWindow":65535}'
-                         (rangeBytes, inFlightBytes, readAheadBytes, flowControlWindow)`;
+  --tuning JSON          pipeline knobs for this build's worker, e.g. '{"rangeBytes":4194304,"streamWindow":65535}'
+                         (rangeBytes, inFlightBytes, writeBytes, readAheadBytes, streamWindow, sessionWindow)`;
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { rounds: 5, checkpointRounds: 10, warmup: 1, memMib: 256, json: false };
@@ -186,8 +186,8 @@ async function workerMain(): Promise<void> {
   // --tuning: the pipeline's knobs, set before the first connection (an earlier build ignores them).
   const tuning = JSON.parse(process.env.BENCH_TUNING || "{}") as Record<string, number>;
   for (const [k, v] of Object.entries(tuning)) {
-    const knobs = k in STREAM_TUNING ? STREAM_TUNING : k in CHANNEL_TUNING ? CHANNEL_TUNING : undefined;
-    if (!knobs) throw new Error(`--tuning: unknown knob ${k} (known: ${[...Object.keys(STREAM_TUNING), ...Object.keys(CHANNEL_TUNING)].join(", ")})`);
+    const knobs = k in STREAM_TUNING ? STREAM_TUNING : k in H2_TUNING ? H2_TUNING : undefined;
+    if (!knobs) throw new Error(`--tuning: unknown knob ${k} (known: ${[...Object.keys(STREAM_TUNING), ...Object.keys(H2_TUNING)].join(", ")})`);
     (knobs as Record<string, number>)[k] = v;
   }
   const source = connect(init.a.address, { namespace: init.a.namespace });

@@ -1,20 +1,23 @@
 /**
  * The codecs of the two messages that carry blob bytes, Content.Read's answer and
- * Content.Write's WRITE request, without protobufjs in the data path:
+ * Content.Write's WRITE request, without protobufjs or a copy in the data path
+ * (grpc-h2.ts carries them):
  *
- * - ReadContentResponse is parsed by hand and its `data` is a view into the
- *   message buffer grpc-js received (no copy, no Reader/toObject objects);
- * - a WriteContentRequest with data is its small header (action, ref, total,
- *   expected, offset; encoded by protobufjs, a few dozen bytes) followed by the
- *   `data` field framed as tag + length + the bytes, written once into the
- *   buffer grpc-js sends (protobufjs would copy the bytes into its writer and
- *   then again out of it).
+ * - ReadContentResponse is parsed as its bytes arrive: once its `data` field is
+ *   known to be the message's last (as every protobuf encoder writes it: field
+ *   order), the bytes are handed on as views of what was received; any other
+ *   layout (data not last, repeated, unknown fields before it) is collected
+ *   whole and decoded by the generic rules below;
+ * - a WriteContentRequest with data is its small header (action, ref, offset;
+ *   encoded by protobufjs, a few dozen bytes) and the `data` field's tag and
+ *   length, followed by the data buffers as they are.
  *
  * Both produce and accept exactly protobuf's wire format (a field may come in
- * any order; the last occurrence of a scalar wins), so a daemon cannot tell them
+ * any order; the last occurrence of a field wins), so a daemon cannot tell them
  * from the generic codec; the unit tests round-trip them against protobufjs.
  */
-import type * as protobuf from "protobufjs";
+import { status as GrpcCode } from "@grpc/grpc-js";
+import { GrpcStatusError, MessageFramer, type BodyDecoder } from "./grpc-h2";
 
 /** Field numbers (containerd/api/services/content/v1/content.proto). */
 const READ_OFFSET = 1;
@@ -37,11 +40,18 @@ function malformed(why: string): Error {
 }
 
 /** A base-128 varint at `pos` as a Number (exact below 2^53: offsets and lengths), and where it ends. */
-function readVarint(buf: Uint8Array, pos: number): [number, number] {
+function readVarint(buf: Uint8Array, pos: number, end = buf.length): [number, number] {
+  const partial = tryVarint(buf, pos, end);
+  if (partial === "truncated") throw malformed("truncated varint");
+  return partial;
+}
+
+/** As readVarint, but `truncated` when the bytes up to `end` stop inside it. */
+function tryVarint(buf: Uint8Array, pos: number, end: number): [number, number] | "truncated" {
   let value = 0;
   let scale = 1;
   for (let i = 0; i < 10; i++) {
-    if (pos >= buf.length) throw malformed("truncated varint");
+    if (pos >= end) return "truncated";
     const b = buf[pos++];
     value += (b & 0x7f) * scale;
     if (b < 0x80) return [value, pos];
@@ -81,6 +91,134 @@ export function decodeReadContentResponse(buf: Uint8Array): ReadContentResponse 
   return { offset, data };
 }
 
+
+/** A piece of one answer's data and where it starts in the blob. */
+export type ReadPiece = ReadContentResponse;
+
+/** How many of a message's first bytes are looked at for the start of its data (offset and data key + length need at most 22). */
+const HEAD_BYTES = 32;
+
+/**
+ * Content.Read's answers, decoded as they arrive: each message's `data` comes out
+ * in pieces that are views of the received chunks, when the message is laid out
+ * as encoders write it (`offset`, then `data` up to its end); any other message is
+ * collected whole (at most `maxMessageBytes`, which the framer enforces) and
+ * decoded by {@link decodeReadContentResponse}, so the last `data` wins as protobuf
+ * says. Empty data gives no piece.
+ */
+export function readContentDecoder(maxMessageBytes: number): BodyDecoder<ReadPiece> {
+  const out: ReadPiece[] = [];
+  const head = Buffer.alloc(HEAD_BYTES);
+  let length = 0;
+  let headHave = 0;
+  let mode: "head" | "data" | "whole" = "head";
+  let whole: Buffer | undefined;
+  let wholeHave = 0;
+  let at = 0;
+
+  /**
+   * Looks at the head for a data field that runs to the message's end: where in the
+   * head its bytes start, `whole` when the message is laid out otherwise, `more`
+   * when the head does not tell yet.
+   */
+  const decide = (): number | "whole" | "more" => {
+    const end = headHave;
+    let pos = 0;
+    let offset = 0;
+    while (pos < end) {
+      const key = tryVarint(head, pos, end);
+      if (key === "truncated") break;
+      const field = Math.floor(key[0] / 8);
+      const wire = key[0] & 7;
+      if (wire === WIRE_VARINT && field !== 0) {
+        const value = tryVarint(head, key[1], end);
+        if (value === "truncated") break;
+        if (field === READ_OFFSET) offset = value[0];
+        pos = value[1];
+        continue;
+      }
+      if (wire === WIRE_LENGTH && field === READ_DATA) {
+        const dataLength = tryVarint(head, key[1], end);
+        if (dataLength === "truncated") break;
+        const start = dataLength[1];
+        if (start + dataLength[0] !== length) return "whole";
+        at = offset;
+        return start;
+      }
+      return "whole";
+    }
+    // Need more, or the message ends inside the head (onEnd decodes it); a head this long without data is decoded whole.
+    return headHave === HEAD_BYTES && headHave < length ? "whole" : "more";
+  };
+  const collectWhole = (): void => {
+    mode = "whole";
+    whole = Buffer.allocUnsafe(length);
+    head.copy(whole, 0, 0, headHave);
+    wholeHave = headHave;
+  };
+  const emit = (data: Uint8Array): void => {
+    out.push({ offset: at, data });
+    at += data.length;
+  };
+  const decodeWhole = (bytes: Uint8Array): void => {
+    let message: ReadContentResponse;
+    try {
+      message = decodeReadContentResponse(bytes);
+    } catch (err) {
+      throw new GrpcStatusError(GrpcCode.INTERNAL, `the daemon's answer does not decode: ${(err as Error).message}`);
+    }
+    if (message.data.length > 0) out.push(message);
+  };
+
+  const framer = new MessageFramer(maxMessageBytes, {
+    onStart: (len) => {
+      length = len;
+      headHave = 0;
+      mode = "head";
+    },
+    onBytes: (view) => {
+      let rest = view;
+      while (rest.length > 0) {
+        if (mode === "data") return emit(rest);
+        if (mode === "whole") {
+          rest.copy(whole!, wholeHave);
+          wholeHave += rest.length;
+          return;
+        }
+        const before = headHave;
+        const take = Math.min(rest.length, HEAD_BYTES - headHave);
+        rest.copy(head, headHave, 0, take);
+        headHave += take;
+        const decision = decide();
+        if (decision === "more") {
+          rest = rest.subarray(take);
+        } else if (decision === "whole") {
+          collectWhole();
+          rest = rest.subarray(take);
+        } else {
+          mode = "data";
+          // The data as views of this chunk; only what of it came in an earlier chunk is copied (a few bytes).
+          if (decision < before) emit(Buffer.from(head.subarray(decision, before)));
+          rest = rest.subarray(Math.max(0, decision - before));
+        }
+      }
+    },
+    onEnd: () => {
+      if (mode === "whole") decodeWhole(whole!);
+      else if (mode === "head") decodeWhole(Buffer.from(head.subarray(0, headHave)));
+      whole = undefined;
+    },
+  });
+  return {
+    push(chunk) {
+      framer.push(chunk);
+      return out.splice(0);
+    },
+    end: () => framer.end(),
+    weigh: (piece) => piece.data.length + 64,
+  };
+}
+
 function varintLength(n: number): number {
   let length = 1;
   while (n >= 128) {
@@ -99,55 +237,26 @@ function writeVarint(buf: Buffer, pos: number, n: number): number {
   return pos;
 }
 
-/**
- * The encoder of WriteContentRequest: `encodeHeader` is the generic encoder
- * (protobufjs), used for the message without its data; the data bytes are then
- * framed after it in one buffer, copied once.
- */
-export function writeContentRequestEncoder(encodeHeader: (message: object) => Buffer): (message: object) => Buffer {
-  return (message) => {
-    const { data, ...rest } = message as { data?: Uint8Array };
-    if (!data || data.length === 0) return encodeHeader(message);
-    const header = encodeHeader(rest);
-    const tag = (WRITE_DATA << 3) | WIRE_LENGTH;
-    const out = Buffer.allocUnsafe(header.length + 1 + varintLength(data.length) + data.length);
-    header.copy(out, 0);
-    let pos = header.length;
-    out[pos++] = tag;
-    pos = writeVarint(out, pos, data.length);
-    out.set(data, pos);
-    encoded.set(message, out);
-    return out;
-  };
+/** gRPC's length prefix (uncompressed) of a message of `length` bytes. */
+export function messagePrefix(length: number): Buffer {
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(length, 1);
+  return prefix;
 }
-
-/** Each WRITE request's encoding, until the writer releases it (see releaseEncoded). */
-const encoded = new WeakMap<object, Buffer>();
 
 /**
- * Frees, now, the memory behind `buffer` when it is a whole allocation of its own
- * (at least 64 KiB, the view spanning all but a message header of it: never a
- * slice of Node's shared pool). V8 would free it at its next GC, but lets dozens
- * of MiB of such garbage pile up first (external memory counts late); detaching
- * keeps a copy's memory flat. Only for bytes nobody else holds.
+ * The bytes before a WriteContentRequest's data, as one buffer: gRPC's prefix,
+ * `header` (the request without its data, encoded), and the data field's tag and
+ * length. The data (`dataLength` bytes) is sent right after it, as it is.
  */
-export function release(buffer: Uint8Array): void {
-  const ab = buffer.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer; detached?: boolean };
-  if (ab instanceof ArrayBuffer && !ab.detached && ab.byteLength >= 64 * 1024 && ab.byteLength - buffer.byteLength <= 64 && ab.transfer) ab.transfer(0);
-}
-
-/** Frees the encoding of a WRITE request once the transport has taken it (grpc-js has copied it into its frame by then). */
-export function releaseEncoded(message: object): void {
-  const out = encoded.get(message);
-  encoded.delete(message);
-  if (out) release(out);
-}
-
-/** The generic protobufjs encoder of `type`, as the header encoder above expects. */
-export function protobufEncoder(type: protobuf.Type): (message: object) => Buffer {
-  return (message) => {
-    const bytes = type.encode(type.fromObject(message)).finish();
-    // protobufjs gives a Buffer on Node; a view, not a copy, either way.
-    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  };
+export function writeRequestLead(header: Uint8Array, dataLength: number): Buffer {
+  const messageLength = header.length + 1 + varintLength(dataLength) + dataLength;
+  const lead = Buffer.allocUnsafe(5 + header.length + 1 + varintLength(dataLength));
+  lead[0] = 0;
+  lead.writeUInt32BE(messageLength, 1);
+  lead.set(header, 5);
+  let pos = 5 + header.length;
+  lead[pos++] = (WRITE_DATA << 3) | WIRE_LENGTH;
+  writeVarint(lead, pos, dataLength);
+  return lead;
 }

@@ -1,6 +1,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { isIP } from "node:net";
+import { messagePrefix, readContentDecoder, writeRequestLead } from "./blob-codec";
 import { ContainerdError, toContainerdError } from "./errors";
+import { H2Connection, messageDecoder, type H2Call, type H2Endpoint } from "./grpc-h2";
 import { methodCodec } from "./proto";
 import { invalidTlsReason, isPlaintextTcp } from "./transport";
 import type {
@@ -88,15 +90,6 @@ const RETRY_DELAYS_MS = [50, 200, 500];
 
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
-/**
- * HTTP/2 flow-control window of a connection and of each stream (grpc-js's default is 64 KiB):
- * how far a daemon may stream a Content.Read ahead of the reader, so it bounds read-ahead
- * memory per stream and sets how often the daemon waits for a window update. Chosen by
- * measurement (bench/transfer.ts). Exported for the benchmark; not API.
- * @internal
- */
-export const CHANNEL_TUNING = { flowControlWindow: 1024 * 1024 };
-
 /** The parsed form of a daemon address. */
 export type DaemonAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
 
@@ -144,21 +137,22 @@ function muteIpServernameWarning(): void {
   }) as typeof process.emitWarning;
 }
 
-function channelTarget(address: string, options: ConnectOptions): [string, grpc.ChannelCredentials] {
+/** The grpc-js target and credentials of `address`, and the same endpoint for the content streams (grpc-h2.ts). */
+function channelTarget(address: string, options: ConnectOptions): [string, grpc.ChannelCredentials, H2Endpoint] {
   const parsed = parseAddress(address);
-  if (parsed.kind === "unix") return [`unix://${parsed.path}`, grpc.credentials.createInsecure()];
+  if (parsed.kind === "unix") return [`unix://${parsed.path}`, grpc.credentials.createInsecure(), parsed];
   const target = `${parsed.host}:${parsed.port}`;
   if (options.tls) {
     const { ca, cert, key } = options.tls;
     const tlsProblem = invalidTlsReason(options.tls);
     if (tlsProblem) throw new ContainerdError("invalid-argument", "connect", `address "${address}": ${tlsProblem}`, address);
     if (isIP(parsed.host.replace(/^\[|\]$/g, ""))) muteIpServernameWarning();
-    return [target, grpc.credentials.createSsl(Buffer.from(ca), key ? Buffer.from(key) : null, cert ? Buffer.from(cert) : null)];
+    return [target, grpc.credentials.createSsl(Buffer.from(ca), key ? Buffer.from(key) : null, cert ? Buffer.from(cert) : null), { ...parsed, tls: options.tls }];
   }
   if (isPlaintextTcp(address, options)) {
     throw new ContainerdError("invalid-argument", "connect", `address "${address}": tcp:// needs TLS material (ca, cert, key) or an explicit insecure: true`, address);
   }
-  return [target, grpc.credentials.createInsecure()];
+  return [target, grpc.credentials.createInsecure(), parsed];
 }
 
 /** What a gRPC server that is not containerd's API (e.g. containerd's own tcp_address: CRI only) answers. */
@@ -182,9 +176,11 @@ function callError(err: unknown, method: string, address: string): ContainerdErr
 }
 
 interface Channel {
+  /** Every unary call. */
   grpc: grpc.Client;
+  /** The content streams, which carry blob bytes (see grpc-h2.ts). */
+  h2: H2Connection;
   address: string;
-  refs: number;
 }
 
 /**
@@ -202,16 +198,15 @@ export class ContainerdClient {
 
   /** @internal Use `connect`. */
   static open(address: string, options: ConnectOptions = {}): ContainerdClient {
-    const [target, credentials] = channelTarget(address, options);
+    const [target, credentials, endpoint] = channelTarget(address, options);
     const channelOptions: grpc.ChannelOptions = {
       "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
       "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
       "grpc.initial_reconnect_backoff_ms": 100,
       "grpc.max_reconnect_backoff_ms": 1000,
-      "grpc-node.flow_control_window": CHANNEL_TUNING.flowControlWindow,
     };
     if (options.tls?.serverName) channelOptions["grpc.ssl_target_name_override"] = options.tls.serverName;
-    const channel = { grpc: new grpc.Client(target, credentials, channelOptions), address, refs: 1 };
+    const channel = { grpc: new grpc.Client(target, credentials, channelOptions), h2: new H2Connection(endpoint), address };
     return new ContainerdClient(channel, options.namespace ?? DEFAULT_NAMESPACE, undefined);
   }
 
@@ -228,6 +223,7 @@ export class ContainerdClient {
   /** Closes the connection (shared by derived clients). */
   close(): void {
     this.channel.grpc.close();
+    this.channel.h2.close();
   }
 
   /** One unary call; transient UNAVAILABLE is retried for calls that change nothing. */
@@ -278,44 +274,45 @@ export class ContainerdClient {
     });
   }
 
-  /** A server-streaming call as an async iterable; `break` cancels it. */
+  /**
+   * A server-streaming call (Content.Read) as an async iterable of its answers' data
+   * pieces, views of what was received (grpc-h2.ts); `break` cancels it.
+   */
   async *stream<M extends ServerStreamMethod>(
     method: M,
     request: ServerStreamMethods[M][0],
     options: CallOptions = {},
   ): AsyncGenerator<ServerStreamMethods[M][1]> {
     const codec = methodCodec(method);
-    const call = this.channel.grpc.makeServerStreamRequest(
-      codec.path,
-      codec.encode,
-      codec.decode,
-      request,
-      this.metadata(),
-      this.callOptions(method, options),
-    );
-    const onAbort = () => call.cancel();
-    options.signal?.addEventListener("abort", onAbort, { once: true });
+    let call: H2Call<ServerStreamMethods[M][1]> | undefined;
     try {
-      for await (const message of call) yield message as ServerStreamMethods[M][1];
+      call = this.channel.h2.call(codec.path, readContentDecoder(MAX_MESSAGE_BYTES), this.h2Options(method, options));
+      const body = codec.encode(request);
+      await call.write([messagePrefix(body.length), body]);
+      call.end();
+      for (;;) {
+        const piece = await call.next();
+        if (piece === undefined) return;
+        yield piece;
+      }
     } catch (err) {
       throw callError(err, method, this.address);
     } finally {
-      options.signal?.removeEventListener("abort", onAbort);
-      call.cancel();
+      call?.cancel();
     }
   }
 
-  /** A bidirectional-streaming call: send requests, read responses in order. */
+  /** A bidirectional-streaming call (Content.Write): send requests, read responses in order. */
   duplex<M extends BidiStreamMethod>(method: M, options: CallOptions = {}): DuplexCall<M> {
     const codec = methodCodec(method);
-    const call = this.channel.grpc.makeBidiStreamRequest<BidiStreamMethods[M][0], BidiStreamMethods[M][1]>(
-      codec.path,
-      codec.encode,
-      codec.decode as (bytes: Buffer) => BidiStreamMethods[M][1],
-      this.metadata(),
-      this.callOptions(method, options),
-    );
-    return new DuplexCall<M>(call, method, this.address);
+    const call = this.channel.h2.call(codec.path, messageDecoder((bytes) => codec.decode(bytes) as BidiStreamMethods[M][1], MAX_MESSAGE_BYTES), this.h2Options(method, options));
+    return new DuplexCall<M>(call, codec.encode, method, this.address);
+  }
+
+  private h2Options(method: Method, options: CallOptions) {
+    const metadata: Record<string, string> = { "containerd-namespace": this.namespace };
+    if (this.lease) metadata["containerd-lease"] = this.lease;
+    return { metadata, deadlineMs: options.timeoutMs ?? SLOW_METHOD_TIMEOUT_MS[method] ?? DEFAULT_TIMEOUT_MS, signal: options.signal, maxMessageBytes: MAX_MESSAGE_BYTES };
   }
 
   private metadata(): grpc.Metadata {
@@ -333,45 +330,38 @@ export class ContainerdClient {
 
 /** A bidi stream with promise-based reads and writes; errors are ContainerdErrors. */
 export class DuplexCall<M extends BidiStreamMethod> {
-  private readonly responses: AsyncIterator<BidiStreamMethods[M][1]>;
-
   constructor(
-    private readonly call: grpc.ClientDuplexStream<BidiStreamMethods[M][0], BidiStreamMethods[M][1]>,
+    private readonly call: H2Call<BidiStreamMethods[M][1]>,
+    private readonly encode: (message: object) => Buffer,
     private readonly method: M,
     private readonly address: string,
-  ) {
-    this.responses = call[Symbol.asyncIterator]();
-  }
+  ) {}
 
   /**
-   * Sends one request, waiting for the stream to drain when its buffer is full.
-   * `onWritten` runs once the transport has taken the request (serialized and framed).
+   * Sends one request, waiting when the stream's buffer is full. `data`, when given,
+   * is the request's data field, sent after its other fields as these buffers are
+   * (not copied); the buffers must stay unchanged until the call ends.
    */
-  async send(request: BidiStreamMethods[M][0], onWritten?: () => void): Promise<void> {
-    const written = onWritten ? (err?: unknown) => void (err ? undefined : onWritten()) : undefined;
-    if (!this.call.write(request, written)) {
-      await new Promise<void>((resolve, reject) => {
-        const cleanup = () => {
-          this.call.off("drain", onDrain);
-          this.call.off("error", onError);
-        };
-        const onDrain = () => (cleanup(), resolve());
-        const onError = (err: unknown) => (cleanup(), reject(callError(err, this.method, this.address)));
-        this.call.on("drain", onDrain);
-        this.call.on("error", onError);
-      });
+  async send(request: BidiStreamMethods[M][0], data?: readonly Uint8Array[]): Promise<void> {
+    const header = this.encode(request);
+    const dataLength = data ? data.reduce((n, d) => n + d.length, 0) : 0;
+    try {
+      await this.call.write(dataLength > 0 ? [writeRequestLead(header, dataLength), ...data!] : [messagePrefix(header.length), header]);
+    } catch (err) {
+      throw callError(err, this.method, this.address);
     }
   }
 
   /** The next response; throws if the stream ended or failed. */
   async receive(): Promise<BidiStreamMethods[M][1]> {
+    let next: BidiStreamMethods[M][1] | undefined;
     try {
-      const next = await this.responses.next();
-      if (next.done) throw new ContainerdError("unknown", this.method, "stream closed by the daemon", this.address);
-      return next.value;
+      next = await this.call.next();
     } catch (err) {
       throw callError(err, this.method, this.address);
     }
+    if (next === undefined) throw new ContainerdError("unknown", this.method, "stream closed by the daemon", this.address);
+    return next;
   }
 
   /** Ends the request side. */

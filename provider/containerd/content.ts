@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { release, releaseEncoded } from "./blob-codec";
 import type { ContainerdClient } from "./client";
 import { BlobError, ContainerdError, isContainerdError } from "./errors";
 
@@ -167,29 +166,21 @@ export interface WriteBlobResult {
  * Writes a blob into the content store through Content.Write, resumable: the
  * ingest `ref` keeps what an interrupted write sent, and this call asks for its
  * offset (STAT) and only requests the rest from `source(offset)`. The daemon
- * verifies size and digest on COMMIT. Chunks stream through; nothing is buffered
- * beyond the stream's own window.
+ * verifies size and digest on COMMIT. Chunks stream through, gathered into WRITEs
+ * of STREAM_TUNING.writeBytes without being copied; nothing is buffered beyond
+ * that and the stream's own window. A chunk must stay unchanged once given.
  */
-export interface WriteBlobOptions {
-  /**
-   * The source's chunks are this writer's to free once sent (a copy's reader hands over the
-   * buffers grpc-js received): their memory is released at once instead of at V8's next GC.
-   */
-  ownsChunks?: boolean;
-}
-
 export async function writeBlob(
   client: ContainerdClient,
   ref: string,
   target: BlobTarget,
   source: (offset: number) => AsyncIterable<Uint8Array>,
-  options: WriteBlobOptions = {},
 ): Promise<WriteBlobResult> {
   // Another writer holds the ingest (a parallel copy of a shared layer): wait for it, as containerd's own client does.
   const giveUpAt = Date.now() + LOCKED_RETRY_MS;
   for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
     try {
-      return await writeBlobOnce(client, ref, target, source, options);
+      return await writeBlobOnce(client, ref, target, source);
     } catch (err) {
       if (!isIngestLocked(err) || Date.now() > giveUpAt) throw err;
       await new Promise((resolve) => setTimeout(resolve, delay));
@@ -214,6 +205,8 @@ export const STREAM_TUNING = {
   rangeBytes: 2 * 1024 * 1024,
   /** Unacknowledged WRITE bytes on the way to the target before the writer waits for an answer. */
   inFlightBytes: 2 * 1024 * 1024,
+  /** The data one WRITE carries (the chunks it gathers are sent as they are). */
+  writeBytes: 1024 * 1024,
   /** Bytes read ahead of the writer (the queue between them, see pipeline.ts). */
   readAheadBytes: 2 * 1024 * 1024,
 };
@@ -226,7 +219,6 @@ async function writeBlobOnce(
   ref: string,
   target: BlobTarget,
   source: (offset: number) => AsyncIterable<Uint8Array>,
-  options: WriteBlobOptions,
 ): Promise<WriteBlobResult> {
   const call = client.duplex("content.Write");
   const { digest, size } = target;
@@ -249,6 +241,19 @@ async function writeBlobOnce(
     const status = await call.receive();
     const resumedAt = status.offset > 0 && status.offset <= size ? status.offset : 0;
     let offset = resumedAt;
+    // The chunks of the next WRITE: sent once they reach STREAM_TUNING.writeBytes, or at the end.
+    let batch: Uint8Array[] = [];
+    let batched = 0;
+    const sendBatch = async (): Promise<void> => {
+      if (batched === 0) return;
+      // Every WRITE carries its offset, which the daemon checks against the ingest's.
+      await call.send({ action: "WRITE", ref, offset }, batch);
+      offset += batched;
+      expectedOffsets.push({ offset, bytes: batched });
+      unanswered += batched;
+      batch = [];
+      batched = 0;
+    };
     const chunks = source(offset)[Symbol.asyncIterator]();
     for (;;) {
       let next: IteratorResult<Uint8Array>;
@@ -256,26 +261,30 @@ async function writeBlobOnce(
         next = await chunks.next();
       } catch (err) {
         sourceFailed = true;
+        // What the source gave before it failed goes out too, so a retry resumes after all of it.
+        await sendBatch().catch(() => undefined);
         throw err;
       }
       if (next.done) break;
       const data = next.value;
       if (data.length === 0) continue;
-      if (offset + data.length > size) {
+      if (offset + batched + data.length > size) {
         await chunks.return?.(undefined);
         throw new ContainerdError("out-of-range", "content.Write", `blob ${digest}: source gave more than ${size} bytes`, client.address);
       }
-      // Every WRITE carries its offset, which the daemon checks against the ingest's.
-      const request = { action: "WRITE" as const, ref, offset, data };
-      await call.send(request, () => {
-        releaseEncoded(request);
-        if (options.ownsChunks) release(data);
-      });
-      offset += data.length;
-      expectedOffsets.push({ offset, bytes: data.length });
-      unanswered += data.length;
-      while (unanswered > STREAM_TUNING.inFlightBytes) await answerOne();
+      // A chunk larger than a WRITE is sent in views of it (a daemon takes messages of at most 16 MiB).
+      for (let at = 0; at < data.length; ) {
+        const piece = at === 0 && data.length <= STREAM_TUNING.writeBytes - batched ? data : data.subarray(at, at + STREAM_TUNING.writeBytes - batched);
+        batch.push(piece);
+        batched += piece.length;
+        at += piece.length;
+        if (batched >= STREAM_TUNING.writeBytes) {
+          await sendBatch();
+          while (unanswered > STREAM_TUNING.inFlightBytes) await answerOne();
+        }
+      }
     }
+    await sendBatch();
     while (expectedOffsets.length > 0) await answerOne();
     if (offset !== size) throw new ContainerdError("out-of-range", "content.Write", `blob ${digest}: source ended at ${offset} of ${size} bytes`, client.address);
     await call.send({ action: "COMMIT", ref, total: size, expected: digest, offset, labels: target.labels });

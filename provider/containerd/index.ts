@@ -1,12 +1,13 @@
 export { connect, parseAddress, ContainerdClient, DuplexCall, DEFAULT_ADDRESS, DEFAULT_NAMESPACE } from "./client";
-export { METADATA_READS, CHANNEL_TUNING } from "./client";
+export { METADATA_READS } from "./client";
+export { H2_TUNING } from "./grpc-h2";
 export type { CallOptions, ConnectOptions, DaemonAddress, TlsOptions } from "./client";
 export { BlobError, ContainerdError, isContainerdError, toContainerdError, unlessNotFound, sanitizeDaemonText, stripControls, stripTerminalControls } from "./errors";
 export type { BlobErrorCode, ContainerdErrorCode } from "./errors";
 export { readBlob, readChunks, writeBlob, digestOf, STREAM_TUNING } from "./content";
 export { BoundedQueue, readAhead } from "./pipeline";
-export { decodeReadContentResponse, writeContentRequestEncoder } from "./blob-codec";
-export type { BlobTarget, WriteBlobOptions, WriteBlobResult } from "./content";
+export { decodeReadContentResponse, readContentDecoder, writeRequestLead } from "./blob-codec";
+export type { BlobTarget, WriteBlobResult } from "./content";
 export { LEASE_TTL_MS, closeLease, openLease } from "./leases";
 export { invalidTlsReason, isPlaintextTcp } from "./transport";
 export { RUNC_OPTIONS_TYPE_URL, decodeRuncOptions, encodeRuncOptions, fieldNumbers, isRuncOptionsType, type RuncOptions } from "./runc-options";

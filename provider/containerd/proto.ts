@@ -1,7 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as protobuf from "protobufjs";
-import { decodeReadContentResponse, protobufEncoder, writeContentRequestEncoder } from "./blob-codec";
 import type { Any, Method } from "./types";
 
 /** Service short name → the .proto file under proto/ and the full service name. */
@@ -118,9 +117,6 @@ export function methodCodec(method: Method): MethodCodec {
     encode: (message) => encodeMessage(requestType, message),
     decode: (bytes) => decodeMessage(responseType, bytes),
   };
-  // The blob bytes of a copy bypass protobufjs (see blob-codec.ts): read answers are sliced, write requests framed once.
-  if (method === "content.Read") codec.decode = decodeReadContentResponse;
-  if (method === "content.Write") codec.encode = writeContentRequestEncoder(protobufEncoder(requestType));
   codecs.set(method, codec);
   return codec;
 }

@@ -103,7 +103,7 @@ export interface WriteContentRequest {
   total?: number;
   expected?: string;
   offset?: number;
-  data?: Uint8Array;
+  /** `data` (field 6) is not here: it is DuplexCall.send's second argument, sent as it is. */
   labels?: Labels;
 }
 
@@ -190,6 +190,7 @@ export interface UnaryMethods {
 
 /** Server-streaming methods. */
 export interface ServerStreamMethods {
+  /** Answered in pieces: `data` is part of one answer's data, `offset` where it starts in the blob. */
   "content.Read": [{ digest: string; offset?: number; size?: number }, { offset: number; data: Uint8Array }];
 }
 

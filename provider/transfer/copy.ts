@@ -95,13 +95,9 @@ const copyBlob: Step<{ source: ContainerdClient; blob: BlobCopy; leaseId: string
       return { digest, size, bytesWritten: 0, resumedAt: 0, existed: true };
     }
     // Pipelined: the reader runs ahead of the writer into a bounded queue; the writer does not wait for each answer.
-    // The chunks are the buffers grpc-js received, hashed and handed over: the writer frees each once sent.
-    const written = await writeBlob(
-      target,
-      `copy-${digest}`,
-      { digest, size, labels: blob.labels },
-      (offset) => readAhead(readChunks(source, digest, size, offset), STREAM_TUNING.readAheadBytes),
-      { ownsChunks: true },
+    // The chunks are views of what the source daemon sent, hashed as they pass and written on as they are.
+    const written = await writeBlob(target, `copy-${digest}`, { digest, size, labels: blob.labels }, (offset) =>
+      readAhead(readChunks(source, digest, size, offset), STREAM_TUNING.readAheadBytes),
     );
     return { digest, size, ...written };
   },

@@ -156,14 +156,17 @@ describe("copyCheckpoint", () => {
   test("an interrupted copy resumes from the target's ingest and ends with identical digests", async () => {
     const index = await readIndex(a, (await planRestore(ca, ref)).checkpoint.digest);
     const criu = findEntry(index, MediaType.criuCheckpoint)!;
-    // First attempt: the source stream breaks after the first chunk.
+    // First attempt: the source stream breaks after 64 KiB.
     // The interrupted attempt's lease, as copyCheckpoint leaves it when a copy fails.
     const lease = `containerd-restore.copy.${(await planRestore(ca, ref)).checkpoint.digest.slice(7, 23)}.interrupted`;
     await cb.call("leases.Create", { id: lease, labels: { "containerd.io/gc.expire": new Date(Date.now() + 600_000).toISOString() } });
     const broken = async function* () {
+      let passed = 0;
       for await (const chunk of readChunks(ca, criu.digest, criu.size)) {
-        yield chunk.subarray(0, Math.min(chunk.length, 64 * 1024));
-        throw new Error("stream broken");
+        const part = chunk.subarray(0, Math.min(chunk.length, 64 * 1024 - passed));
+        passed += part.length;
+        yield part;
+        if (passed === 64 * 1024) throw new Error("stream broken");
       }
     };
     await assert.rejects(writeBlob(cb.withLease(lease), `copy-${criu.digest}`, { digest: criu.digest, size: criu.size }, broken), /stream broken/);

@@ -16,6 +16,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { ContainerdError, RestoreError, connect, inspect, planRestore, restore, teardown } from "../../provider/index";
+import { readBlob } from "../../provider/containerd";
 import { check } from "../../provider/pulumi/restored-container";
 import { validateInputs } from "../../provider/pulumi/inputs";
 import { daemonSuite, generateTlsMaterial, readLog, taskStatus, uniqueId, waitFor, type TlsMaterial } from "../harness";
@@ -129,6 +130,25 @@ describe("mutual TLS with the right CA and client certificate", () => {
       unix.close();
       overTls.close();
       named.close();
+    }
+  });
+
+  test("the content streams (the client's own HTTP/2, not grpc-js) go over the same TLS: a blob reads with and without serverName; another CA is refused there too", async () => {
+    const unix = connect(suite.d.address, { namespace: suite.d.namespace });
+    const overTls = connect(tcp(), { namespace: suite.d.namespace, tls: material.clientTls() });
+    const named = connect(tcp(), { namespace: suite.d.namespace, tls: { ...material.clientTls(), serverName: "localhost" } });
+    const wrong = connect(tcp(), { namespace: suite.d.namespace, tls: { ...material.clientTls(), ca: material.otherCa.certPem } });
+    try {
+      const { image } = await unix.call("images.Get", { name: suite.checkpoints.counter.ref });
+      const { digest, size } = image.target;
+      const expected = await readBlob(unix, digest, size, { size });
+      assert.ok((await readBlob(overTls, digest, size, { size })).equals(expected));
+      assert.ok((await readBlob(named, digest, size, { size })).equals(expected));
+      const err = await rejection(readBlob(wrong, digest, size, { size }));
+      assert.ok(err instanceof ContainerdError && err.code === "unavailable", String(err));
+      assert.match(err.message, new RegExp(`cannot reach containerd at ${tcp()}: .*(certificate|verify)`));
+    } finally {
+      for (const c of [unix, overTls, named, wrong]) c.close();
     }
   });
 

@@ -96,10 +96,12 @@ function fakeWrite(content: Map<string, Buffer>) {
   let offset = 0;
   const replies: { action: string; offset: number; total: number; digest: string }[] = [];
   return {
-    async send(request: { action: string; expected?: string; data?: Uint8Array; total?: number }) {
-      if (request.action === "WRITE" && request.data) {
-        chunks.push(Buffer.from(request.data));
-        offset += request.data.length;
+    async send(request: { action: string; expected?: string; total?: number }, data?: readonly Uint8Array[]) {
+      if (request.action === "WRITE" && data) {
+        for (const d of data) {
+          chunks.push(Buffer.from(d));
+          offset += d.length;
+        }
       }
       if (request.action === "COMMIT" && request.expected) {
         if (content.has(request.expected)) throw daemonFailure("already-exists", "content.Write", `content ${request.expected}: already exists`);

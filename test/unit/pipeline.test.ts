@@ -1,7 +1,8 @@
 /**
  * The pieces a copy is pipelined with, without a daemon: the byte-bounded queue
  * and read-ahead (backpressure both ways), the blob codecs against protobufjs
- * (round trips, views not copies, malformed input), the range reader (ranges,
+ * (round trips, views not copies, malformed input), the streaming decoder of
+ * Content.Read's answers (any split, any layout, hostile framing), the range reader (ranges,
  * prefetch, digest and size checks) and the writer that does not wait for each
  * answer (and flushes what it sent when its source fails).
  */
@@ -13,14 +14,16 @@ import {
   BoundedQueue,
   decodeReadContentResponse,
   messageType,
+  STREAM_TUNING,
   readAhead,
   readChunks,
+  readContentDecoder,
   writeBlob,
-  writeContentRequestEncoder,
+  writeRequestLead,
   type ContainerdClient,
 } from "../../provider/containerd";
+import { GrpcStatusError } from "../../provider/containerd/grpc-h2";
 import { methodCodec } from "../../provider/containerd/proto";
-import { release } from "../../provider/containerd/blob-codec";
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -126,8 +129,13 @@ describe("blob codecs", () => {
 
   test("a WRITE request framed by hand is what protobufjs reads, field for field", () => {
     const data = randomBytes(70_000);
-    const request = { action: "WRITE", ref: "copy-sha256:abc", total: 5_000_000_000, expected: "sha256:abc", offset: 4_294_967_296 + 7, data };
-    const encoded = methodCodec("content.Write").encode(request);
+    const header = { action: "WRITE", ref: "copy-sha256:abc", total: 5_000_000_000, expected: "sha256:abc", offset: 4_294_967_296 + 7 };
+    const request = { ...header, data };
+    const lead = writeRequestLead(methodCodec("content.Write").encode(header), data.length);
+    const framed = Buffer.concat([lead, data.subarray(0, 1000), data.subarray(1000)]);
+    assert.equal(framed[0], 0, "not compressed");
+    assert.equal(framed.readUInt32BE(1), framed.length - 5, "gRPC's length prefix covers the message");
+    const encoded = framed.subarray(5);
     const back = writeType.toObject(writeType.decode(encoded), { longs: Number, enums: String, defaults: true });
     assert.equal(back.action, "WRITE");
     assert.equal(back.ref, request.ref);
@@ -140,9 +148,8 @@ describe("blob codecs", () => {
   });
 
   test("requests without data (STAT, COMMIT with labels) go through protobufjs unchanged", () => {
-    const encode = writeContentRequestEncoder((m) => Buffer.from(writeType.encode(writeType.fromObject(m)).finish()));
     const commit = { action: "COMMIT", ref: "r", total: 3, expected: "sha256:x", offset: 3, labels: { a: "b" } };
-    const back = writeType.toObject(writeType.decode(encode(commit)), { enums: String, longs: Number });
+    const back = writeType.toObject(writeType.decode(methodCodec("content.Write").encode(commit)), { enums: String, longs: Number });
     assert.deepEqual(back.labels, { a: "b" });
     assert.equal(back.action, "COMMIT");
   });
@@ -170,35 +177,99 @@ describe("blob codecs", () => {
   });
 });
 
-describe("release", () => {
-  test("frees a buffer that is a whole allocation of its own (a received message, an encoding)", () => {
-    const message = Buffer.allocUnsafe(1024 * 1024 + 5);
-    const data = message.subarray(9);
-    release(data);
-    assert.equal(message.length, 0, "detached: the memory is gone now, not at the next GC");
-  });
 
-  test("leaves alone slices of Node's shared pool, small buffers and views of part of a larger buffer", () => {
-    const small = Buffer.from("pooled");
-    release(small);
-    assert.equal(small.toString(), "pooled");
-    const big = Buffer.alloc(1024 * 1024, 1);
-    const part = big.subarray(0, 512 * 1024);
-    release(part);
-    assert.equal(big.length, 1024 * 1024, "a view of half of it does not free the rest");
-  });
+/** `messages` as gRPC frames of ReadContentResponse, encoded by protobufjs or given as raw message bytes. */
+function readFrames(messages: Array<{ offset: number; data: Uint8Array } | Buffer>, compressed = false): Buffer {
+  const type = messageType("containerd.services.content.v1.ReadContentResponse");
+  return Buffer.concat(
+    messages.flatMap((m) => {
+      const body = Buffer.isBuffer(m) ? m : Buffer.from(type.encode(type.fromObject(m)).finish());
+      const prefix = Buffer.alloc(5);
+      prefix[0] = compressed ? 1 : 0;
+      prefix.writeUInt32BE(body.length, 1);
+      return [prefix, body];
+    }),
+  );
+}
 
-  test("the writer frees the chunks only when they are its own", async () => {
-    for (const ownsChunks of [false, true]) {
-      const { client } = writingClient();
-      const chunks = [Buffer.alloc(128 * 1024, 1), Buffer.alloc(128 * 1024, 2)];
-      const whole = Buffer.concat(chunks);
-      await writeBlob(client, "ref", { digest: sha256(whole), size: whole.length }, async function* () {
-        yield* chunks;
-      }, { ownsChunks });
-      await tick();
-      assert.deepEqual(chunks.map((c) => c.length), ownsChunks ? [0, 0] : [128 * 1024, 128 * 1024]);
+/** Feeds `wire` to a fresh decoder in chunks of `step` bytes; the pieces it gave. */
+function decodeInChunks(wire: Buffer, step: number, max = 16 * 1024 * 1024): Array<{ offset: number; data: Uint8Array; chunk: Buffer }> {
+  const decoder = readContentDecoder(max);
+  const pieces: Array<{ offset: number; data: Uint8Array; chunk: Buffer }> = [];
+  for (let at = 0; at < wire.length; at += step) {
+    const chunk = Buffer.from(wire.subarray(at, at + step)); // a buffer of its own, as node:http2 gives
+    for (const p of decoder.push(chunk)) pieces.push({ ...p, chunk });
+  }
+  decoder.end();
+  return pieces;
+}
+
+describe("readContentDecoder: Content.Read's answers as they arrive", () => {
+  const a = randomBytes(70_000);
+  const b = randomBytes(33_333);
+  const wire = readFrames([
+    { offset: 6_000_000_000, data: a },
+    { offset: 6_000_070_000, data: b },
+  ]);
+
+  test("split anywhere, the pieces are the data in order, with their blob offsets", () => {
+    for (const step of [1, 2, 3, 5, 7, 31, 32, 33, 1000, 16_384, wire.length]) {
+      const pieces = decodeInChunks(wire, step);
+      assert.ok(Buffer.concat(pieces.map((p) => p.data)).equals(Buffer.concat([a, b])), `step ${step}`);
+      let at = 6_000_000_000;
+      for (const p of pieces) {
+        assert.equal(p.offset, at, `step ${step}: each piece says where it starts`);
+        at += p.data.length;
+      }
     }
+  });
+
+  test("data pieces are views of the received chunks, not copies", () => {
+    const pieces = decodeInChunks(wire, 16_384);
+    const large = pieces.filter((p) => p.data.length > 64);
+    assert.ok(large.length > 5);
+    for (const p of large) assert.equal(p.data.buffer, p.chunk.buffer, "same memory as the chunk");
+  });
+
+  test("other layouts are decoded whole by protobuf's rules: data before offset, data twice (the last wins), unknown fields", () => {
+    const dataFirst = Buffer.concat([Buffer.from([0x12, 3]), Buffer.from("abc"), Buffer.from([0x08, 0x07])]);
+    const twice = Buffer.concat([Buffer.from([0x08, 0x02, 0x12, 3]), Buffer.from("old"), Buffer.from([0x12, 3]), Buffer.from("new")]);
+    const unknown = Buffer.concat([Buffer.from([0x48, 0x96, 0x01, 0x5a, 2, 0xaa, 0xbb, 0x08, 0x05, 0x12, 0x03]), Buffer.from("xyz")]);
+    for (const step of [1, 4, 100]) {
+      const pieces = decodeInChunks(readFrames([dataFirst, twice, unknown]), step);
+      assert.deepEqual(
+        pieces.map((p) => [p.offset, Buffer.from(p.data).toString()]),
+        [
+          [7, "abc"],
+          [2, "new"],
+          [5, "xyz"],
+        ],
+        `step ${step}`,
+      );
+    }
+  });
+
+  test("an empty message and one with only an offset give no piece", () => {
+    assert.deepEqual(decodeInChunks(readFrames([Buffer.alloc(0), Buffer.from([0x08, 0x09])]), 1), []);
+  });
+
+  test("hostile framing is refused with a gRPC status: compressed, larger than the limit, malformed, cut inside a message", () => {
+    const status = (fn: () => unknown): GrpcStatusError => {
+      try {
+        fn();
+      } catch (err) {
+        assert.ok(err instanceof GrpcStatusError, String(err));
+        return err;
+      }
+      assert.fail("not refused");
+    };
+    assert.match(status(() => decodeInChunks(readFrames([{ offset: 0, data: a }], true), 1000)).details, /compressed/);
+    const big = status(() => decodeInChunks(wire, 1000, 50_000));
+    assert.equal(big.code, 8, "RESOURCE_EXHAUSTED");
+    assert.match(big.details, /larger than max \(70\d+ vs 50000\)/);
+    assert.match(status(() => decodeInChunks(readFrames([Buffer.from([0x12, 0x05, 1, 2])]), 1)).details, /does not decode: .*past the end/);
+    assert.match(status(() => decodeInChunks(readFrames([Buffer.from([0x0b])]), 1)).details, /wire type 3/);
+    assert.match(status(() => decodeInChunks(wire.subarray(0, 1000), 100)).details, /ended inside a message/);
   });
 });
 
@@ -282,7 +353,7 @@ function writingClient() {
   const log: string[] = [];
   let ingest = 0;
   const answers: Array<{ offset: number }> = [];
-  const state = { sentBeforeFirstAnswer: 0, received: 0, ended: false, cancelled: false, maxUnanswered: 0 };
+  const state = { sentBeforeFirstAnswer: 0, received: 0, ended: false, cancelled: false, maxUnanswered: 0, writeSizes: [] as number[] };
   const client = {
     address: "unix:///fake.sock",
     async call(method: string) {
@@ -291,12 +362,13 @@ function writingClient() {
     },
     duplex() {
       return {
-        async send(r: { action: string; offset?: number; data?: Uint8Array }, onWritten?: () => void) {
+        async send(r: { action: string; offset?: number }, data?: readonly Uint8Array[]) {
           log.push(r.action);
-          setImmediate(() => onWritten?.()); // the transport takes it a little later
           if (r.action === "WRITE") {
             assert.equal(r.offset, ingest, "each WRITE carries the ingest's offset");
-            ingest += r.data!.length;
+            const bytes = data!.reduce((n, d) => n + d.length, 0);
+            state.writeSizes.push(bytes);
+            ingest += bytes;
           }
           answers.push({ offset: ingest });
           state.maxUnanswered = Math.max(state.maxUnanswered, answers.length);
@@ -320,13 +392,45 @@ describe("writeBlob pipelines its WRITEs", () => {
     const { client, log, state } = writingClient();
     const blob = randomBytes(64 * 1024);
     const source = async function* () {
-      for (let at = 0; at < blob.length; at += 4096) yield blob.subarray(at, at + 4096);
+      for (let at = 0; at < blob.length; at += 1024) yield blob.subarray(at, at + 1024);
     };
-    const result = await writeBlob(client, "ref", { digest: sha256(blob), size: blob.length }, source);
-    assert.equal(result.bytesWritten, blob.length);
+    const saved = STREAM_TUNING.writeBytes;
+    STREAM_TUNING.writeBytes = 4096;
+    try {
+      const result = await writeBlob(client, "ref", { digest: sha256(blob), size: blob.length }, source);
+      assert.equal(result.bytesWritten, blob.length);
+    } finally {
+      STREAM_TUNING.writeBytes = saved;
+    }
     assert.equal(state.sentBeforeFirstAnswer, 16, "all 16 WRITEs were sent before the first WRITE answer was read (within the in-flight budget)");
     assert.equal(log.at(-1), "COMMIT");
-    assert.equal(log.filter((a) => a === "WRITE").length, 16);
+    assert.deepEqual(state.writeSizes, Array(16).fill(4096), "1 KiB chunks gathered four to a WRITE");
+  });
+
+  test("chunks are gathered into WRITEs as they are (views, never copies); a chunk larger than a WRITE is cut into views", async () => {
+    const sent: Uint8Array[][] = [];
+    const { client } = writingClient();
+    const duplex = (client as unknown as { duplex(): { send(r: object, d?: readonly Uint8Array[]): Promise<void> } }).duplex;
+    (client as unknown as { duplex: () => unknown }).duplex = () => {
+      const call = duplex();
+      const send = call.send.bind(call);
+      call.send = (r, d) => (d && sent.push([...d]), send(r, d));
+      return call;
+    };
+    const small = [randomBytes(300_000), randomBytes(300_000)];
+    const large = randomBytes(3 * 1024 * 1024 + 5);
+    const whole = Buffer.concat([...small, large]);
+    await writeBlob(client, "ref", { digest: sha256(whole), size: whole.length }, async function* () {
+      yield* small;
+      yield large;
+    });
+    assert.deepEqual(
+      sent.map((w) => w.reduce((n, d) => n + d.length, 0)),
+      [1024 * 1024, 1024 * 1024, 1024 * 1024, whole.length - 3 * 1024 * 1024],
+      "WRITEs of STREAM_TUNING.writeBytes, the last one the rest",
+    );
+    assert.equal(sent[0][0], small[0], "the chunk itself, not a copy");
+    for (const piece of sent.flat()) assert.ok(piece.buffer === small[0].buffer || piece.buffer === small[1].buffer || piece.buffer === large.buffer, "every piece is a view of a source chunk");
   });
 
   test("a source that fails mid-pipeline: what was sent is flushed (half-close, answers read) before the call is cancelled", async () => {
@@ -338,7 +442,8 @@ describe("writeBlob pipelines its WRITEs", () => {
     };
     await assert.rejects(writeBlob(client, "ref", { digest: sha256(Buffer.alloc(5000)), size: 5000 }, source), /source broke/);
     assert.equal(state.ended, true, "half-closed so the daemon takes what was sent");
-    assert.equal(state.received, 3, "STAT's answer and both WRITEs' answers were read");
+    assert.deepEqual(state.writeSizes, [2000], "the chunks given before the failure went out (in one WRITE)");
+    assert.equal(state.received, 2, "STAT's answer and the WRITE's answer were read");
     assert.equal(state.cancelled, true);
     assert.equal(ingest(), 2000);
   });
