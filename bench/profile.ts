@@ -29,6 +29,7 @@ const KINDS: Array<[string, (f: ProfileNode["callFrame"]) => boolean]> = [
   ["digest (node:crypto)", (f) => /internal\/crypto/.test(f.url)],
   ["protobufjs encode/decode", (f) => /protobufjs|@protobufjs/.test(f.url)],
   ["protobuf glue (proto.js, blob-codec.js)", (f) => /provider\/containerd\/(blob-codec|proto)\.js/.test(f.url)],
+  ["gRPC over node:http2 (grpc-h2.js)", (f) => /provider\/containerd\/grpc-h2\.js/.test(f.url)],
   ["Buffer ops (alloc, concat, copy, slice)", (f) => /^node:buffer$|internal\/buffer/.test(f.url)],
   ["grpc-js framing and call layers", (f) => /@grpc\/grpc-js/.test(f.url)],
   ["http2 session/stream (node)", (f) => /http2/.test(f.url)],

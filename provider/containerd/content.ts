@@ -111,12 +111,17 @@ async function* guardedRead(
   const stream = client.stream("content.Read", request, { timeoutMs: deadlineMs, signal: abort.signal });
   const started = Date.now();
   let stalled = false;
+  // One timer for the whole read, re-armed while waiting for the daemon (not per chunk: a copy has thousands).
+  let waiting = false;
+  const timer = setTimeout(function stall() {
+    if (!waiting) return;
+    stalled = true;
+    abort.abort();
+  }, idleMs);
   try {
     for (;;) {
-      const timer = setTimeout(() => {
-        stalled = true;
-        abort.abort();
-      }, idleMs);
+      waiting = true;
+      timer.refresh();
       let next: IteratorResult<{ data: Uint8Array }>;
       try {
         next = await stream.next();
@@ -130,12 +135,13 @@ async function* guardedRead(
         }
         throw err;
       } finally {
-        clearTimeout(timer);
+        waiting = false;
       }
       if (next.done) return;
       yield next.value.data;
     }
   } finally {
+    clearTimeout(timer);
     await stream.return(undefined);
   }
 }

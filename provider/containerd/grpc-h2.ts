@@ -328,9 +328,9 @@ export class H2Call<T> {
     }
   }
 
-  /** Cancels the call (RST_STREAM CANCEL); answers not yet taken are dropped. */
+  /** Cancels the call (RST_STREAM CANCEL) unless it has ended; answers not yet taken are dropped. */
   cancel(): void {
-    this.fail(new GrpcStatusError(GrpcCode.CANCELLED, "Cancelled on client"));
+    if (this.outcome === undefined) this.fail(new GrpcStatusError(GrpcCode.CANCELLED, "Cancelled on client"));
   }
 
   /** Ends the call with `status` from this side: the stream is reset. */
