@@ -96,6 +96,8 @@ interface Args {
   baseline?: string;
   /** Write V8 CPU profiles of the copy workers here (node --cpu-prof, on worker exit). */
   cpuProf?: string;
+  /** Node options for this build's worker only, e.g. --max-semi-space-size=1 (what a user could set in NODE_OPTIONS). */
+  workerNodeOptions?: string;
   /** JSON of pipeline knobs for the library worker (STREAM_TUNING, H2_TUNING), e.g. {"rangeBytes":4194304}. */
   tuning?: string;
 }
@@ -109,6 +111,7 @@ const USAGE = `usage: node dist/bench/transfer.js [--rounds N] [--checkpoint-rou
   --baseline DIR         also copy with the build in DIR (an earlier revision, built by bench/transfer.sh
                          --baseline-rev REV): a third path "before", interleaved with the others
   --cpu-prof DIR         node --cpu-prof for the copy worker(s), profiles written to DIR when they exit
+  --worker-node-options "OPTS"  node options for this build's worker only (e.g. --max-semi-space-size=1)
   --checkpoint-rounds 0  skips the checkpoint benchmark
   --tuning JSON          pipeline knobs for this build's worker, e.g. '{"rangeBytes":4194304,"streamWindow":65535}'
                          (rangeBytes, inFlightBytes, writeBytes, readAheadBytes, streamWindow, sessionWindow)`;
@@ -120,6 +123,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === "--checkpoint-rounds") args.checkpointRounds = intFlag("--checkpoint-rounds", value(), 0, USAGE);
     else if (flag === "--baseline") args.baseline = value();
     else if (flag === "--cpu-prof") args.cpuProf = value();
+    else if (flag === "--worker-node-options") args.workerNodeOptions = value();
     else if (flag === "--tuning") args.tuning = value();
     else if (flag === "--warmup") args.warmup = intFlag("--warmup", value(), 0, USAGE);
     else if (flag === "--mem-mib") args.memMib = intFlag("--mem-mib", value(), 1, USAGE);
@@ -435,7 +439,9 @@ async function transferBenchmark(
 ) {
   const init: WorkerInit = { a: { address: a.address, namespace: a.namespace }, b: { address: b.address, namespace: b.namespace } };
   const profArgs = (name: string): string[] => (args.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${args.cpuProf}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
-  const workers: Partial<Record<"library" | "before", Worker>> = { library: new Worker(init, __filename, profArgs("library"), args.tuning) };
+  const workers: Partial<Record<"library" | "before", Worker>> = {
+    library: new Worker(init, __filename, [...profArgs("library"), ...(args.workerNodeOptions?.split(/\s+/).filter(Boolean) ?? [])], args.tuning),
+  };
   if (args.baseline) workers.before = new Worker(init, `${args.baseline}/dist/bench/transfer.js`, profArgs("before"));
   try {
     const idle = await workers.library!.ready();
@@ -698,7 +704,8 @@ async function main(): Promise<void> {
           ];
     const report = [
       "",
-      `transfer benchmark: ${args.rounds} timed round(s) per path (+${args.warmup} warm-up), interleaved, order rotating; A → B, B has the base image`,
+      `transfer benchmark: ${args.rounds} timed round(s) per path (+${args.warmup} warm-up), interleaved, order rotating; A → B, B has the base image` +
+        (args.workerNodeOptions ? `; library worker run with node ${args.workerNodeOptions}` : ""),
       `checkpoint ${TRANSFER_REF}: ${payloadBytes} bytes of its own blobs (criu.tar ${made.criuImageBytes}), process held ${mib(filler.rssAnonKiB)} MiB of random anonymous memory`,
       table([
         ["path", "median ms", "median MB/s", "min–max MB/s", "client CPU ms", "CPU ms/MB", "ctrd A CPU ms", "ctrd B CPU ms", "peak RSS MiB"],

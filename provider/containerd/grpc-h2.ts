@@ -183,12 +183,13 @@ function decodeGrpcMessage(value: unknown): string {
   }
 }
 
-/** A status from response headers or trailers, when they carry one. */
-function statusOf(headers: http2.IncomingHttpHeaders): GrpcStatusError | undefined {
+/** The outcome response headers or trailers carry: OK (null), the error, or undefined when they carry no status. */
+function statusOf(headers: http2.IncomingHttpHeaders): GrpcStatusError | null | undefined {
   const raw = headers["grpc-status"];
   if (raw === undefined) return undefined;
+  if (raw === "0") return null;
   const code = Number(raw);
-  if (!Number.isInteger(code) || code < 0 || code > 16) return new GrpcStatusError(GrpcCode.UNKNOWN, `the daemon sent an invalid grpc-status ${JSON.stringify(String(raw).slice(0, 20))}`);
+  if (!Number.isInteger(code) || code < 1 || code > 16) return new GrpcStatusError(GrpcCode.UNKNOWN, `the daemon sent an invalid grpc-status ${JSON.stringify(String(raw).slice(0, 20))}`);
   return new GrpcStatusError(code, decodeGrpcMessage(headers["grpc-message"]));
 }
 
@@ -227,7 +228,7 @@ export class H2Call<T> {
       if (!type.startsWith("application/grpc")) return this.fail(new GrpcStatusError(GrpcCode.UNKNOWN, `the daemon answered content-type ${JSON.stringify(type.slice(0, 80))}, not gRPC`));
       // A trailers-only answer: the status comes with the headers.
       const trailersOnly = statusOf(headers);
-      if (trailersOnly) this.settle(trailersOnly.code === GrpcCode.OK ? null : trailersOnly);
+      if (trailersOnly !== undefined) this.settle(trailersOnly);
     });
     stream.on("data", (chunk: Buffer) => {
       if (this.outcome !== undefined) return;
@@ -248,13 +249,14 @@ export class H2Call<T> {
       this.notify();
     });
     // Trailers may come while data before them is still buffered (the stream paused): the status counts at the body's end.
-    let trailerStatus: GrpcStatusError | undefined;
+    let trailerStatus: GrpcStatusError | null | undefined;
     stream.on("trailers", (trailers) => {
-      trailerStatus = statusOf(trailers) ?? new GrpcStatusError(GrpcCode.UNKNOWN, "the daemon's trailers carry no grpc-status");
+      const status = statusOf(trailers);
+      trailerStatus = status !== undefined ? status : new GrpcStatusError(GrpcCode.UNKNOWN, "the daemon's trailers carry no grpc-status");
     });
     stream.on("end", () => {
-      if (this.outcome !== undefined || !trailerStatus) return; // no trailers: the close handler says why
-      if (trailerStatus.code !== GrpcCode.OK) return this.settle(trailerStatus);
+      if (this.outcome !== undefined || trailerStatus === undefined) return; // no trailers: the close handler says why
+      if (trailerStatus) return this.settle(trailerStatus);
       try {
         this.decoder.end();
       } catch (err) {
