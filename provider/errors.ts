@@ -26,6 +26,7 @@ export type RestoreErrorCode =
   | "json-too-deep"
   | "too-many-entries"
   | "read-timeout"
+  | "write-timeout"
   // integrity: what was read is not what the descriptor names
   | "digest-mismatch"
   | "size-mismatch"

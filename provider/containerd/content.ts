@@ -174,19 +174,27 @@ export interface WriteBlobResult {
  * offset (STAT) and only requests the rest from `source(offset)`. The daemon
  * verifies size and digest on COMMIT. Chunks stream through, gathered into WRITEs
  * of STREAM_TUNING.writeBytes without being copied; nothing is buffered beyond
- * that and the stream's own window. A chunk must stay unchanged once given.
+ * that and the stream's own window. A chunk must stay unchanged once given. A
+ * daemon that stops answering or taking bytes for `idleMs` is a `write-timeout`
+ * (the COMMIT, which syncs the blob to disk, has the call's own deadline).
  */
+export interface WriteBlobOptions {
+  /** No answer and no room to send for this long: the write is abandoned. Default {@link STREAM_IDLE_MS}. */
+  idleMs?: number;
+}
+
 export async function writeBlob(
   client: ContainerdClient,
   ref: string,
   target: BlobTarget,
   source: (offset: number) => AsyncIterable<Uint8Array>,
+  options: WriteBlobOptions = {},
 ): Promise<WriteBlobResult> {
   // Another writer holds the ingest (a parallel copy of a shared layer): wait for it, as containerd's own client does.
   const giveUpAt = Date.now() + LOCKED_RETRY_MS;
   for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
     try {
-      return await writeBlobOnce(client, ref, target, source);
+      return await writeBlobOnce(client, ref, target, source, options.idleMs ?? STREAM_IDLE_MS);
     } catch (err) {
       if (!isIngestLocked(err) || Date.now() > giveUpAt) throw err;
       await new Promise((resolve) => setTimeout(resolve, delay));
@@ -225,9 +233,27 @@ async function writeBlobOnce(
   ref: string,
   target: BlobTarget,
   source: (offset: number) => AsyncIterable<Uint8Array>,
+  idleMs: number,
 ): Promise<WriteBlobResult> {
   const call = client.duplex("content.Write");
   const { digest, size } = target;
+  // One watchdog for the call, re-armed whenever the writer waits for the daemon (an answer, or room to send).
+  let waiting = false;
+  let stalled = false;
+  const watchdog = setTimeout(function stall() {
+    if (!waiting) return;
+    stalled = true;
+    call.cancel();
+  }, idleMs);
+  const onDaemon = async <T>(wait: () => Promise<T>): Promise<T> => {
+    waiting = true;
+    watchdog.refresh();
+    try {
+      return await wait();
+    } finally {
+      waiting = false;
+    }
+  };
   // The offset each unanswered WRITE must bring the ingest to, oldest first, and their bytes:
   // requests are sent without waiting for each answer (containerd answers every one, in order),
   // at most STREAM_TUNING.inFlightBytes ahead of the answers.
@@ -236,15 +262,15 @@ async function writeBlobOnce(
   const answerOne = async (): Promise<void> => {
     const expected = expectedOffsets.shift()!;
     unanswered -= expected.bytes;
-    const { offset } = await call.receive();
+    const { offset } = await onDaemon(() => call.receive());
     if (offset !== expected.offset) {
       throw new ContainerdError("out-of-range", "content.Write", `blob ${digest}: the daemon's ingest is at ${offset} after a write that should end at ${expected.offset}`, client.address);
     }
   };
   let sourceFailed = false;
   try {
-    await call.send({ action: "STAT", ref, total: size, expected: digest });
-    const status = await call.receive();
+    await onDaemon(() => call.send({ action: "STAT", ref, total: size, expected: digest }));
+    const status = await onDaemon(() => call.receive());
     const resumedAt = status.offset > 0 && status.offset <= size ? status.offset : 0;
     let offset = resumedAt;
     // The chunks of the next WRITE: sent once they reach STREAM_TUNING.writeBytes, or at the end.
@@ -253,7 +279,7 @@ async function writeBlobOnce(
     const sendBatch = async (): Promise<void> => {
       if (batched === 0) return;
       // Every WRITE carries its offset, which the daemon checks against the ingest's.
-      await call.send({ action: "WRITE", ref, offset }, batch);
+      await onDaemon(() => call.send({ action: "WRITE", ref, offset }, batch));
       offset += batched;
       expectedOffsets.push({ offset, bytes: batched });
       unanswered += batched;
@@ -293,11 +319,20 @@ async function writeBlobOnce(
     await sendBatch();
     while (expectedOffsets.length > 0) await answerOne();
     if (offset !== size) throw new ContainerdError("out-of-range", "content.Write", `blob ${digest}: source ended at ${offset} of ${size} bytes`, client.address);
+    clearTimeout(watchdog);
     await call.send({ action: "COMMIT", ref, total: size, expected: digest, offset, labels: target.labels });
     await call.receive();
     call.end();
     return { bytesWritten: size - resumedAt, resumedAt, existed: false };
   } catch (err) {
+    clearTimeout(watchdog);
+    if (stalled) {
+      throw new BlobError(
+        "write-timeout",
+        `blob ${digest}: writing it to the daemon at ${client.address} stalled: no answer for ${idleMs} ms; the daemon is overloaded or the link is too slow (what was sent stays in ingest ${ref} for a retry)`,
+        { subject: `blob ${digest}`, cause: err },
+      );
+    }
     if (sourceFailed && expectedOffsets.length > 0) await flushSent(call, expectedOffsets.length);
     call.cancel();
     if (isContainerdError(err, "already-exists")) return { bytesWritten: 0, resumedAt: 0, existed: true };

@@ -127,7 +127,7 @@ export function toContainerdError(err: unknown, method: string, address: string)
 }
 
 /** What reading a blob can find wrong, besides the daemon's own errors. */
-export type BlobErrorCode = "blob-too-large" | "size-mismatch" | "digest-mismatch" | "read-timeout";
+export type BlobErrorCode = "blob-too-large" | "size-mismatch" | "digest-mismatch" | "read-timeout" | "write-timeout";
 
 /**
  * A blob that is not what its descriptor says (too large, another size, another

@@ -7,7 +7,7 @@ export type { BlobErrorCode, ContainerdErrorCode } from "./errors";
 export { readBlob, readChunks, writeBlob, digestOf, STREAM_TUNING } from "./content";
 export { BoundedQueue, readAhead } from "./pipeline";
 export { decodeReadContentResponse, readContentDecoder, writeRequestLead } from "./blob-codec";
-export type { BlobTarget, WriteBlobResult } from "./content";
+export type { BlobTarget, WriteBlobOptions, WriteBlobResult } from "./content";
 export { LEASE_TTL_MS, closeLease, openLease } from "./leases";
 export { invalidTlsReason, isPlaintextTcp } from "./transport";
 export { RUNC_OPTIONS_TYPE_URL, decodeRuncOptions, encodeRuncOptions, fieldNumbers, isRuncOptionsType, type RuncOptions } from "./runc-options";

@@ -16,7 +16,7 @@ import * as http2 from "node:http2";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ContainerdError, H2_TUNING, connect, digestOf, messageType, readBlob, readChunks, writeBlob, type ContainerdClient } from "../../provider/containerd";
+import { BlobError, ContainerdError, H2_TUNING, connect, digestOf, messageType, readBlob, readChunks, writeBlob, type ContainerdClient } from "../../provider/containerd";
 
 const READ = "/containerd.services.content.v1.Content/Read";
 const readResponse = messageType("containerd.services.content.v1.ReadContentResponse");
@@ -208,7 +208,45 @@ describe("Content.Read over the client's own HTTP/2", () => {
   });
 });
 
+/** A Content.Write handler that answers STAT at offset 0 and then `after(stream)` decides (stays silent, stops reading…). */
+function answersStatThen(after: (stream: http2.ServerHttp2Stream) => void): Handler {
+  return (stream) => {
+    ok(stream);
+    let pending = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      if (pending.length < 5 || pending.length < 5 + pending.readUInt32BE(1)) return;
+      stream.off("data", onData);
+      stream.write(frame(writeResponse.encode(writeResponse.fromObject({ action: "STAT", offset: 0, total: blob.length })).finish()));
+      after(stream);
+    };
+    stream.on("data", onData);
+  };
+}
+
 describe("Content.Write over the client's own HTTP/2", () => {
+  test("a daemon that stops answering mid-write is a write-timeout after the idle time, not the call's 600 s deadline; the stream is cancelled", async () => {
+    handler = answersStatThen((stream) => stream.resume()); // takes every byte, never answers a WRITE
+    const started = Date.now();
+    const err = await writeBlob(client, "ref-silent", { digest, size: blob.length }, async function* () {
+      yield blob;
+    }, { idleMs: 1000 }).catch((e: unknown) => e);
+    assert.ok(err instanceof BlobError && err.code === "write-timeout", String(err));
+    assert.match(err.message, /stalled: no answer for 1000 ms/);
+    assert.ok(Date.now() - started < 5000, `gave up after ${Date.now() - started} ms`);
+    await lastStreamCancelled();
+  });
+
+  test("a daemon that stops taking bytes (no flow-control window) is a write-timeout too", async () => {
+    handler = answersStatThen((stream) => stream.pause()); // reads nothing more: its window closes
+    const big = randomBytes(4 * 1024 * 1024);
+    const err = await writeBlob(client, "ref-full", { digest: digestOf(big), size: big.length }, async function* () {
+      yield big;
+    }, { idleMs: 1000 }).catch((e: unknown) => e);
+    assert.ok(err instanceof BlobError && err.code === "write-timeout", String(err));
+    await lastStreamCancelled();
+  });
+
   test("an answer at another offset than the WRITE should reach is out-of-range, and the call is cancelled", async () => {
     handler = (stream) => {
       ok(stream);
