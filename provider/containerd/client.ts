@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { isIP } from "node:net";
 import { messagePrefix, readContentDecoder, writeRequestLead } from "./blob-codec";
 import { ContainerdError, toContainerdError } from "./errors";
-import { H2Connection, messageDecoder, type H2Call, type H2Endpoint } from "./grpc-h2";
+import { H2Connection, messageDecoder, type H2Call, type H2CallOptions, type H2Endpoint } from "./grpc-h2";
 import { methodCodec } from "./proto";
 import { invalidTlsReason, isPlaintextTcp } from "./transport";
 import type {
@@ -309,23 +309,29 @@ export class ContainerdClient {
     return new DuplexCall<M>(call, codec.encode, method, this.address);
   }
 
-  private h2Options(method: Method, options: CallOptions) {
-    const metadata: Record<string, string> = { "containerd-namespace": this.namespace };
-    if (this.lease) metadata["containerd-lease"] = this.lease;
-    return { metadata, deadlineMs: options.timeoutMs ?? SLOW_METHOD_TIMEOUT_MS[method] ?? DEFAULT_TIMEOUT_MS, signal: options.signal, maxMessageBytes: MAX_MESSAGE_BYTES };
+  private h2Options(method: Method, options: CallOptions): H2CallOptions {
+    return { metadata: this.headers(), deadlineMs: timeoutOf(method, options), signal: options.signal };
+  }
+
+  /** The headers every call carries: the namespace, and the lease when there is one. */
+  private headers(): Record<string, string> {
+    return this.lease ? { "containerd-namespace": this.namespace, "containerd-lease": this.lease } : { "containerd-namespace": this.namespace };
   }
 
   private metadata(): grpc.Metadata {
     const metadata = new grpc.Metadata();
-    metadata.set("containerd-namespace", this.namespace);
-    if (this.lease) metadata.set("containerd-lease", this.lease);
+    for (const [key, value] of Object.entries(this.headers())) metadata.set(key, value);
     return metadata;
   }
 
   private callOptions(method: Method, options: CallOptions): grpc.CallOptions {
-    const timeout = options.timeoutMs ?? SLOW_METHOD_TIMEOUT_MS[method] ?? DEFAULT_TIMEOUT_MS;
-    return { deadline: Date.now() + timeout };
+    return { deadline: Date.now() + timeoutOf(method, options) };
   }
+}
+
+/** A call's deadline in ms: the caller's, else the method's default. */
+function timeoutOf(method: Method, options: CallOptions): number {
+  return options.timeoutMs ?? SLOW_METHOD_TIMEOUT_MS[method] ?? DEFAULT_TIMEOUT_MS;
 }
 
 /** A bidi stream with promise-based reads and writes; errors are ContainerdErrors. */

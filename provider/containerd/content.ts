@@ -95,6 +95,38 @@ function sizeMismatch(what: string, digest: string, read: number | string, size:
 const formatBytes = (n: number): string => (n >= 1024 * 1024 ? `${n / (1024 * 1024)} MiB` : `${n / 1024} KiB`);
 
 /**
+ * The stall guard of a streaming call: `around(wait)` runs one wait on the daemon
+ * (a chunk, an answer, room to send) with the timer re-armed; a wait that lasts
+ * `idleMs` sets `stalled` and runs `onStall` (which cancels the call). Time spent
+ * outside those waits (the consumer's) does not count. One timer per call, not
+ * per chunk: a copy has thousands.
+ */
+function stallGuard(idleMs: number, onStall: () => void): { readonly stalled: boolean; around<T>(wait: () => Promise<T>): Promise<T>; clear(): void } {
+  let waiting = false;
+  let stalled = false;
+  const timer = setTimeout(() => {
+    if (!waiting) return;
+    stalled = true;
+    onStall();
+  }, idleMs);
+  return {
+    get stalled() {
+      return stalled;
+    },
+    async around(wait) {
+      waiting = true;
+      timer.refresh();
+      try {
+        return await wait();
+      } finally {
+        waiting = false;
+      }
+    },
+    clear: () => clearTimeout(timer),
+  };
+}
+
+/**
  * Content.Read as a stream of chunks with a stall timeout (no chunk for `idleMs`,
  * counted only while waiting for the daemon, not while the consumer works) and
  * an overall deadline: a daemon that trickles bytes or goes silent gets a typed
@@ -110,38 +142,27 @@ async function* guardedRead(
   const abort = new AbortController();
   const stream = client.stream("content.Read", request, { timeoutMs: deadlineMs, signal: abort.signal });
   const started = Date.now();
-  let stalled = false;
-  // One timer for the whole read, re-armed while waiting for the daemon (not per chunk: a copy has thousands).
-  let waiting = false;
-  const timer = setTimeout(function stall() {
-    if (!waiting) return;
-    stalled = true;
-    abort.abort();
-  }, idleMs);
+  const guard = stallGuard(idleMs, () => abort.abort());
   try {
     for (;;) {
-      waiting = true;
-      timer.refresh();
       let next: IteratorResult<{ data: Uint8Array }>;
       try {
-        next = await stream.next();
+        next = await guard.around(() => stream.next());
       } catch (err) {
-        if (stalled || isContainerdError(err, "deadline-exceeded")) {
-          const why = stalled ? `no data for ${idleMs} ms` : `not finished after ${Date.now() - started} ms (deadline ${deadlineMs} ms)`;
+        if (guard.stalled || isContainerdError(err, "deadline-exceeded")) {
+          const why = guard.stalled ? `no data for ${idleMs} ms` : `not finished after ${Date.now() - started} ms (deadline ${deadlineMs} ms)`;
           throw new BlobError("read-timeout", `${what}: reading blob ${request.digest} from the daemon at ${client.address} stalled: ${why}; the daemon is overloaded or the link is too slow`, {
             subject: what,
             cause: err,
           });
         }
         throw err;
-      } finally {
-        waiting = false;
       }
       if (next.done) return;
       yield next.value.data;
     }
   } finally {
-    clearTimeout(timer);
+    guard.clear();
     await stream.return(undefined);
   }
 }
@@ -237,23 +258,8 @@ async function writeBlobOnce(
 ): Promise<WriteBlobResult> {
   const call = client.duplex("content.Write");
   const { digest, size } = target;
-  // One watchdog for the call, re-armed whenever the writer waits for the daemon (an answer, or room to send).
-  let waiting = false;
-  let stalled = false;
-  const watchdog = setTimeout(function stall() {
-    if (!waiting) return;
-    stalled = true;
-    call.cancel();
-  }, idleMs);
-  const onDaemon = async <T>(wait: () => Promise<T>): Promise<T> => {
-    waiting = true;
-    watchdog.refresh();
-    try {
-      return await wait();
-    } finally {
-      waiting = false;
-    }
-  };
+  // Every wait on the daemon (an answer, or room to send) is guarded; the COMMIT, which syncs the blob, is not.
+  const guard = stallGuard(idleMs, () => call.cancel());
   // The offset each unanswered WRITE must bring the ingest to, oldest first, and their bytes:
   // requests are sent without waiting for each answer (containerd answers every one, in order),
   // at most STREAM_TUNING.inFlightBytes ahead of the answers.
@@ -262,15 +268,15 @@ async function writeBlobOnce(
   const answerOne = async (): Promise<void> => {
     const expected = expectedOffsets.shift()!;
     unanswered -= expected.bytes;
-    const { offset } = await onDaemon(() => call.receive());
+    const { offset } = await guard.around(() => call.receive());
     if (offset !== expected.offset) {
       throw new ContainerdError("out-of-range", "content.Write", `blob ${digest}: the daemon's ingest is at ${offset} after a write that should end at ${expected.offset}`, client.address);
     }
   };
   let sourceFailed = false;
   try {
-    await onDaemon(() => call.send({ action: "STAT", ref, total: size, expected: digest }));
-    const status = await onDaemon(() => call.receive());
+    await guard.around(() => call.send({ action: "STAT", ref, total: size, expected: digest }));
+    const status = await guard.around(() => call.receive());
     const resumedAt = status.offset > 0 && status.offset <= size ? status.offset : 0;
     let offset = resumedAt;
     // The chunks of the next WRITE: sent once they reach STREAM_TUNING.writeBytes, or at the end.
@@ -279,7 +285,7 @@ async function writeBlobOnce(
     const sendBatch = async (): Promise<void> => {
       if (batched === 0) return;
       // Every WRITE carries its offset, which the daemon checks against the ingest's.
-      await onDaemon(() => call.send({ action: "WRITE", ref, offset }, batch));
+      await guard.around(() => call.send({ action: "WRITE", ref, offset }, batch));
       offset += batched;
       expectedOffsets.push({ offset, bytes: batched });
       unanswered += batched;
@@ -306,7 +312,8 @@ async function writeBlobOnce(
       }
       // A chunk larger than a WRITE is sent in views of it (a daemon takes messages of at most 16 MiB).
       for (let at = 0; at < data.length; ) {
-        const piece = at === 0 && data.length <= STREAM_TUNING.writeBytes - batched ? data : data.subarray(at, at + STREAM_TUNING.writeBytes - batched);
+        const room = STREAM_TUNING.writeBytes - batched;
+        const piece = at === 0 && data.length <= room ? data : data.subarray(at, at + room);
         batch.push(piece);
         batched += piece.length;
         at += piece.length;
@@ -319,14 +326,14 @@ async function writeBlobOnce(
     await sendBatch();
     while (expectedOffsets.length > 0) await answerOne();
     if (offset !== size) throw new ContainerdError("out-of-range", "content.Write", `blob ${digest}: source ended at ${offset} of ${size} bytes`, client.address);
-    clearTimeout(watchdog);
+    guard.clear();
     await call.send({ action: "COMMIT", ref, total: size, expected: digest, offset, labels: target.labels });
     await call.receive();
     call.end();
     return { bytesWritten: size - resumedAt, resumedAt, existed: false };
   } catch (err) {
-    clearTimeout(watchdog);
-    if (stalled) {
+    guard.clear();
+    if (guard.stalled) {
       throw new BlobError(
         "write-timeout",
         `blob ${digest}: writing it to the daemon at ${client.address} stalled: no answer for ${idleMs} ms; the daemon is overloaded or the link is too slow (what was sent stays in ingest ${ref} for a retry)`,

@@ -47,7 +47,6 @@ export interface H2CallOptions {
   metadata: Record<string, string>;
   deadlineMs: number;
   signal?: AbortSignal;
-  maxMessageBytes: number;
 }
 
 /**
